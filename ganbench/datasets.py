@@ -1,0 +1,89 @@
+"""The dataset contract: a seeded batch sampler in [0, 1] and the evaluator that scores samples."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    """How generated samples are scored (image datasets: FID/IS backbone and sample count)."""
+
+    backbone: str = "mnist-classifier"
+    fid_samples: int = 10000
+    device: str = "cpu"
+    inception_weights: Path | None = None
+
+
+class Evaluator(Protocol):
+    """Scores generated samples. Built by a dataset, so a dataset plugin brings its own metrics."""
+
+    n_samples: int  # how many generated samples :meth:`score` expects
+
+    def reference(self) -> dict[str, Any]:
+        """Metrics of real data scored like generated data (the real-data floor)."""
+        ...
+
+    def score(self, samples: Tensor) -> dict[str, Any]:
+        """Metrics of ``n_samples`` generated samples, floats in the dataset's ``[0, 1]`` range."""
+        ...
+
+
+class Dataset:
+    """Base class of training datasets (see ``register_datasets``)."""
+
+    sample_shape: tuple[int, ...] = ()
+    source: str = ""  # where the data came from, once loaded
+
+    def load(self, data_dir: Path | None = None) -> None:
+        """Make the data available (idempotent). ``data_dir`` is the user's ``--data-dir``."""
+
+    def __len__(self) -> int:
+        """Number of training samples (sampled on the fly datasets: a nominal size)."""
+        raise NotImplementedError
+
+    def sampler(
+        self, batch_size: int, generator: torch.Generator, device: torch.device
+    ) -> Callable[[], Tensor]:
+        """A function returning one training batch (floats in [0, 1]) per call, seeded."""
+        raise NotImplementedError
+
+    def make_evaluator(self, options: EvalOptions) -> Evaluator | None:
+        """The evaluator for samples of this dataset; ``None`` when it has none."""
+        return None
+
+
+class ImageTensorDataset(Dataset):
+    """Images held in memory as one uint8 tensor ``(N, C, H, W)``; batches drawn uniformly.
+
+    Batches are drawn with replacement (``randint``), as the source article's loop does.
+    """
+
+    def __init__(self) -> None:
+        self.train_images: Tensor | None = None
+        self._on_device: dict[torch.device, Tensor] = {}
+
+    def __len__(self) -> int:
+        assert self.train_images is not None, "call load() first"
+        return self.train_images.shape[0]
+
+    def sampler(
+        self, batch_size: int, generator: torch.Generator, device: torch.device
+    ) -> Callable[[], Tensor]:
+        assert self.train_images is not None, "call load() first"
+        if device not in self._on_device:  # uint8 on the device: 47 MB for MNIST, no host copies
+            self._on_device[device] = self.train_images.to(device)
+        images = self._on_device[device]
+        n = images.shape[0]
+
+        def next_batch() -> Tensor:
+            idx = torch.randint(0, n, (batch_size,), generator=generator).to(device)
+            return images[idx].float().div_(255.0)
+
+        return next_batch

@@ -1,0 +1,46 @@
+"""Built-in datasets: MNIST."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ganbench.datasets import EvalOptions, Evaluator, ImageTensorDataset
+from ganbench.hookspecs import hookimpl
+
+
+class Mnist(ImageTensorDataset):
+    """MNIST digits, 60k training images (1, 28, 28); evaluated against the 10k test split."""
+
+    sample_shape = (1, 28, 28)
+
+    def load(self, data_dir: Path | None = None) -> None:
+        if self.train_images is not None:
+            return
+        from ganbench.mnist import load_mnist
+
+        self.arrays = load_mnist(data_dir)
+        self.train_images = self.arrays.train_images
+        self.source = self.arrays.source
+
+    def make_evaluator(self, options: EvalOptions) -> Evaluator | None:
+        from ganbench.evaluation import ImageEvaluator
+        from ganbench.mnist import cache_dir
+
+        a = self.arrays
+        return ImageEvaluator(
+            backbone=options.backbone,
+            train_images=a.train_images,
+            train_labels=a.train_labels,
+            test_images=a.test_images,
+            test_labels=a.test_labels,
+            data_checksum=a.checksum,
+            fid_samples=options.fid_samples,
+            device=options.device,
+            cache_dir=cache_dir(),
+            inception_weights=options.inception_weights,
+        )
+
+
+@hookimpl
+def register_datasets(register):
+    register("mnist", Mnist)

@@ -1,0 +1,87 @@
+"""The source article's MNIST DCGAN pair ("dcgan-mnist"), exactly as the article has it.
+
+Keras ``padding="same"`` is reproduced with padding 2 for the 5x5 kernels, and
+``output_padding=1`` for the stride-2 transposed convolutions (7 -> 14 -> 28).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from ganbench.hookspecs import hookimpl
+from ganbench.models import init_weights
+
+
+class DcganMnistGenerator(nn.Module):
+    """z (100) -> Dense 128 relu -> Dense 7*7*128 relu -> (128,7,7) -> ConvT 128 5x5 s1 relu
+    -> ConvT 64 5x5 s2 relu -> ConvT 1 5x5 s2 sigmoid -> (1,28,28) in [0, 1].
+
+    Initialisation: Xavier (Glorot uniform, the Keras default the article trains with);
+    ``init="he"`` selects He initialisation, the article's other named choice.
+    """
+
+    z_dim = 100
+    output_shape = (1, 28, 28)
+    output_range = (0.0, 1.0)
+
+    def __init__(self, init: str = "xavier") -> None:
+        super().__init__()
+        self.init = init
+        self.dense = nn.Sequential(
+            nn.Linear(self.z_dim, 128),
+            nn.ReLU(),
+            nn.Linear(128, 7 * 7 * 128),
+            nn.ReLU(),
+        )
+        self.deconv = nn.Sequential(
+            nn.ConvTranspose2d(128, 128, 5, stride=1, padding=2),
+            nn.ReLU(),
+            nn.ConvTranspose2d(128, 64, 5, stride=2, padding=2, output_padding=1),
+            nn.ReLU(),
+            nn.ConvTranspose2d(64, 1, 5, stride=2, padding=2, output_padding=1),
+            nn.Sigmoid(),
+        )
+        init_weights(self, init)
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.deconv(self.dense(z).view(-1, 128, 7, 7))
+
+
+class DcganMnistDiscriminator(nn.Module):
+    """(1,28,28) -> Conv 64 5x5 s2 -> LeakyReLU 0.2 -> Conv 128 5x5 s2 -> LeakyReLU 0.2
+    -> flatten (6272 features, used by feature matching) -> Dense 1 (a logit).
+
+    The article's final sigmoid lives in the losses (softplus/logsigmoid on the logit).
+    """
+
+    def __init__(self, init: str = "xavier") -> None:
+        super().__init__()
+        self.init = init
+        self.conv = nn.Sequential(
+            nn.Conv2d(1, 64, 5, stride=2, padding=2),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(64, 128, 5, stride=2, padding=2),
+            nn.LeakyReLU(0.2),
+        )
+        self.fc = nn.Linear(128 * 7 * 7, 1)
+        init_weights(self, init)
+
+    def features(self, x: Tensor) -> Tensor:
+        return torch.flatten(self.conv(x), 1)
+
+    def head(self, features: Tensor) -> Tensor:
+        return self.fc(features).squeeze(1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.features(x))
+
+
+@hookimpl
+def register_generators(register):
+    register("dcgan-mnist", DcganMnistGenerator)
+
+
+@hookimpl
+def register_discriminators(register):
+    register("dcgan-mnist", DcganMnistDiscriminator)

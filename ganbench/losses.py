@@ -1,0 +1,110 @@
+"""The loss contract and the pure math of the built-in objectives.
+
+Every logistic term is computed from logits with ``softplus``/``logsigmoid`` -- never
+``log(sigmoid(.))``, which saturates to ``log(0) = -inf`` once the discriminator is confident.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+OPTIMIZERS = ("adam", "rmsprop", "sgd")
+
+
+@dataclass(frozen=True)
+class Hyperparams:
+    """An objective's training hyperparameters (its paper's defaults, or overridden).
+
+    ``extras`` holds loss-specific values such as WGAN's clip value ``clip``.
+    """
+
+    optimizer_g: str = "adam"
+    optimizer_d: str = "adam"
+    lr_g: float = 1e-3
+    lr_d: float = 1e-3
+    beta1: float = 0.9  # Adam's betas; ignored by RMSprop and SGD
+    beta2: float = 0.999
+    n_critic: int = 1  # discriminator steps per generator step
+    extras: Mapping[str, float] = field(default_factory=dict)
+
+    def replace(self, **changes: Any) -> Hyperparams:
+        """A copy with ``changes`` applied; ``extras`` entries are merged, not replaced."""
+        extras = dict(self.extras)
+        extras.update(changes.pop("extras", {}) or {})
+        return dataclasses.replace(self, extras=extras, **changes)
+
+
+class Loss:
+    """Base class of GAN objectives. A loss only scores; the trainer does the mechanics.
+
+    Subclasses set :attr:`defaults` (their paper's hyperparameters) and implement
+    :meth:`d_loss` and :meth:`g_loss`. The trainer sets :attr:`hp` (defaults plus any command-line
+    overrides) before training, so ``self.hp.extras`` holds the values actually used.
+    """
+
+    defaults: Hyperparams = Hyperparams()
+    reference: str = ""  # the paper the objective comes from
+
+    def __init__(self) -> None:
+        self.hp: Hyperparams = self.defaults
+
+    def d_loss(self, D: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
+        """The discriminator's (critic's) loss on a real and a (detached) generated batch."""
+        raise NotImplementedError
+
+    def g_loss(self, D: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
+        """The generator's loss; ``fake`` carries gradients to G, ``real`` is a data batch."""
+        raise NotImplementedError
+
+    def after_d_step(self, D: nn.Module) -> None:
+        """Called after every discriminator optimiser step (e.g. WGAN's weight clipping)."""
+
+
+# ---- pure math, on logits / scores -------------------------------------------------------------
+
+
+def logistic_d_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """``L_D = -1/m Σ [log D(x_i) + log(1 - D(G(z_i)))]`` with ``D = sigmoid(logit)``.
+
+    ``-log sigmoid(l) = softplus(-l)`` and ``-log(1 - sigmoid(l)) = softplus(l)``.
+    """
+    return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+
+
+def minimax_g_loss(fake_logits: Tensor) -> Tensor:
+    """Saturating generator loss ``1/m Σ log(1 - D(G(z_i))) = -1/m Σ softplus(l_i)``."""
+    return -F.softplus(fake_logits).mean()
+
+
+def non_saturating_g_loss(fake_logits: Tensor) -> Tensor:
+    """``L_G = -1/m Σ log D(G(z_i)) = 1/m Σ softplus(-l_i)``."""
+    return F.softplus(-fake_logits).mean()
+
+
+def feature_matching_loss(real_features: Tensor, fake_features: Tensor) -> Tensor:
+    """``|| E f(x) - E f(G(z)) ||²`` over the batch (Salimans et al. 2016, eq. 4)."""
+    return (real_features.mean(0) - fake_features.mean(0)).pow(2).sum()
+
+
+def wasserstein_critic_loss(real_scores: Tensor, fake_scores: Tensor) -> Tensor:
+    """``-(E D(x) - E D(G(z)))``: the critic maximises the score gap."""
+    return fake_scores.mean() - real_scores.mean()
+
+
+def wasserstein_g_loss(fake_scores: Tensor) -> Tensor:
+    """``-E D(G(z))``."""
+    return -fake_scores.mean()
+
+
+@torch.no_grad()
+def clip_weights_(module: nn.Module, clip: float) -> None:
+    """Clamp every parameter of ``module`` to ``[-clip, clip]`` in place (Arjovsky et al. 2017)."""
+    for p in module.parameters():
+        p.clamp_(-clip, clip)

@@ -1,0 +1,363 @@
+"""Run a benchmark: validate everything, then train and score each (loss, seed) cell.
+
+Data flows one way: the CLI builds a :class:`RunSpec`; :func:`run` checks it (every name, number
+and path, before any training), trains each cell with :mod:`ganbench.trainer`, scores it with the
+dataset's evaluator, and appends rows to the results files after every cell.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import platform
+import random
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ganbench import __version__, registry
+from ganbench import results as R
+from ganbench.datasets import Dataset, EvalOptions, Evaluator
+from ganbench.errors import GanbenchError
+from ganbench.losses import OPTIMIZERS, Hyperparams
+from ganbench.models import INIT_SCHEMES, init_weights
+from ganbench.trainer import PRECISIONS, TrainConfig, generate, train
+
+GRID_SEED = 1234  # the fixed noise of every sample grid, so grids compare across cells
+GRID_SIZE = 64
+EVAL_SEED_OFFSET = 1_000_000  # evaluation noise is seeded apart from training noise
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything ``ganbench run`` was asked to do.
+
+    ``overrides`` holds command-line hyperparameter overrides (fields of
+    :class:`~ganbench.losses.Hyperparams`; ``extras`` as a dict) applied to every loss.
+    """
+
+    losses: tuple[str, ...]
+    seeds: tuple[int, ...] = (0,)
+    generator: str = "dcgan-mnist"
+    discriminator: str = "dcgan-mnist"
+    dataset: str = "mnist"
+    steps: int = 1000
+    batch_size: int = 128
+    device: str = "auto"
+    precision: str = "fp32"
+    out: Path = Path("results")
+    data_dir: Path | None = None
+    init: str | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+    eval: EvalOptions = EvalOptions()
+    log_every: int = 10
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class Cell:
+    loss: registry.Entry
+    seed: int
+    hp: Hyperparams
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise GanbenchError(
+                f"Device {name!r} requested but no CUDA GPU is available. Use: cpu, auto"
+            )
+        return torch.device(name)
+    raise GanbenchError(f"Unknown device {name!r}. Available: auto, cpu, cuda")
+
+
+def _check_positive(name: str, value: float) -> None:
+    if not (value > 0) or (isinstance(value, float) and not math.isfinite(value)):
+        raise GanbenchError(f"{name} must be a positive number, got {value!r}")
+
+
+def validate(spec: RunSpec) -> None:
+    """Every check that needs no data: names, numbers, choices, the output directory."""
+    if not spec.losses:
+        raise GanbenchError(
+            f"No loss given. Use --loss NAME. Available: {', '.join(registry.names('loss'))}"
+        )
+    for name in spec.losses:
+        registry.get_loss(name)
+    registry.get_generator(spec.generator)
+    registry.get_discriminator(spec.discriminator)
+    registry.get_dataset(spec.dataset)
+    _check_positive("--steps", spec.steps)
+    _check_positive("--batch-size", spec.batch_size)
+    if spec.eval.fid_samples < 0:
+        raise GanbenchError(
+            f"--fid-samples must be 0 (no evaluation) or more, got {spec.eval.fid_samples}"
+        )
+    if spec.precision not in PRECISIONS:
+        raise GanbenchError(
+            f"Unknown precision {spec.precision!r}. Available: {', '.join(PRECISIONS)}"
+        )
+    if spec.init is not None and spec.init not in INIT_SCHEMES:
+        raise GanbenchError(f"Unknown init {spec.init!r}. Available: {', '.join(INIT_SCHEMES)}")
+    for key in ("optimizer_g", "optimizer_d"):
+        if key in spec.overrides and spec.overrides[key] not in OPTIMIZERS:
+            raise GanbenchError(
+                f"Unknown optimizer {spec.overrides[key]!r}. Available: {', '.join(OPTIMIZERS)}"
+            )
+    for key in ("lr_g", "lr_d", "n_critic"):
+        if key in spec.overrides:
+            _check_positive(f"--{key.replace('_', '-')}", spec.overrides[key])
+    resolve_device(spec.device)
+    _check_writable(spec.out)
+
+
+def _check_writable(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise GanbenchError(
+            f"Output directory {str(out)!r} is not writable: {exc.strerror}"
+        ) from None
+
+
+def hyperparams_for(loss: registry.Entry, generator: torch.nn.Module, spec: RunSpec) -> Hyperparams:
+    """The loss's paper defaults, then the model pair's per-loss defaults, then the CLI's."""
+    hp = loss.factory().defaults
+    pair_defaults = getattr(generator, "loss_hyperparams", {}).get(loss.name, {})
+    return hp.replace(**dict(pair_defaults)).replace(**dict(spec.overrides))
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    blob = json.dumps(config, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def _dry_forward(spec: RunSpec, dataset: Dataset) -> None:
+    """Check that G's output fits D and the dataset, with one tiny forward pass."""
+    G = registry.get_generator(spec.generator).factory()
+    D = registry.get_discriminator(spec.discriminator).factory()
+    with torch.no_grad():
+        x = G(torch.randn(2, G.z_dim))
+        if tuple(x.shape[1:]) != tuple(dataset.sample_shape):
+            raise GanbenchError(
+                f"Generator {spec.generator!r} makes samples of shape {tuple(x.shape[1:])}, but "
+                f"dataset {spec.dataset!r} has samples of shape {tuple(dataset.sample_shape)}"
+            )
+        try:
+            y = D(x)
+        except RuntimeError as exc:
+            first = str(exc).splitlines()[0]
+            raise GanbenchError(
+                f"Discriminator {spec.discriminator!r} cannot take generator "
+                f"{spec.generator!r}'s output of shape {tuple(x.shape[1:])}: {first}"
+            ) from None
+        if tuple(y.shape) != (2,):
+            raise GanbenchError(
+                f"Discriminator {spec.discriminator!r} must return one score per sample, shape "
+                f"(batch,), but returned {tuple(y.shape)}"
+            )
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _save_grid(samples: torch.Tensor, path: Path) -> None:
+    from torchvision.utils import save_image
+
+    R.atomic_write_with(path, lambda tmp: save_image(samples, tmp, nrow=8, padding=2))
+
+
+def run_cell(
+    cell: Cell,
+    spec: RunSpec,
+    dataset: Dataset,
+    evaluator: Evaluator | None,
+    device: torch.device,
+    log: Callable[[str], None],
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Train and score one cell; return its runs.csv row and curves.csv rows. Never raises
+    for a failing loss or model: the row gets ``status=error`` and the message."""
+    gen = registry.get_generator(spec.generator)
+    disc = registry.get_discriminator(spec.discriminator)
+    data = registry.get_dataset(spec.dataset)
+    hp = cell.hp
+    config = {
+        "loss": cell.loss.name,
+        "generator": gen.name,
+        "discriminator": disc.name,
+        "dataset": data.name,
+        "seed": cell.seed,
+        "steps": spec.steps,
+        "batch_size": spec.batch_size,
+        "precision": spec.precision,
+        "init": spec.init,
+        "hyperparams": dataclasses.asdict(hp),
+    }
+    setup = config_hash({k: v for k, v in config.items() if k != "seed"})
+    chash = config_hash(config)
+    run_id = f"{cell.loss.name}-s{cell.seed}-{chash[:8]}-{datetime.now():%Y%m%d%H%M%S}"
+    row: dict[str, Any] = {
+        "run_id": run_id,
+        "config_hash": chash,
+        "setup": setup,
+        "loss": cell.loss.name,
+        "loss_provider": cell.loss.provider,
+        "generator": gen.name,
+        "generator_provider": gen.provider,
+        "discriminator": disc.name,
+        "discriminator_provider": disc.provider,
+        "dataset": data.name,
+        "dataset_provider": data.provider,
+        "seed": cell.seed,
+        "steps": spec.steps,
+        "batch_size": spec.batch_size,
+        "n_critic": hp.n_critic,
+        "optimizer_g": hp.optimizer_g,
+        "optimizer_d": hp.optimizer_d,
+        "lr_g": hp.lr_g,
+        "lr_d": hp.lr_d,
+        "beta1": hp.beta1,
+        "beta2": hp.beta2,
+        "loss_params": json.dumps(dict(hp.extras), sort_keys=True),
+        "precision": spec.precision,
+        "device": str(device),
+        "status": "error",
+        "error": "",
+        "diverged_at": None,
+    }
+    curves: list[dict[str, Any]] = []
+    start = time.perf_counter()
+    try:
+        _seed_everything(cell.seed)
+        G = gen.factory()
+        D = disc.factory()
+        if spec.init is not None:
+            init_weights(G, spec.init)
+            init_weights(D, spec.init)
+        row["init"] = spec.init or getattr(G, "init", "")
+        loss = cell.loss.factory()
+        sampler = dataset.sampler(spec.batch_size, torch.Generator().manual_seed(cell.seed), device)
+        result = train(
+            G,
+            D,
+            loss,
+            sampler,
+            TrainConfig(
+                steps=spec.steps,
+                batch_size=spec.batch_size,
+                seed=cell.seed,
+                hp=hp,
+                device=device,
+                precision=spec.precision,
+                log_every=spec.log_every,
+                progress=spec.progress,
+                description=f"{cell.loss.name} seed {cell.seed}",
+            ),
+        )
+        row.update(
+            status=result.status,
+            diverged_at=result.diverged_at,
+            steps_done=result.steps_done,
+            train_images_per_s=result.train_images_per_s,
+            d_step_ms=result.d_step_ms,
+            g_step_ms=result.g_step_ms,
+            train_s=result.train_s,
+            final_d_loss=result.final_d_loss,
+            final_g_loss=result.final_g_loss,
+        )
+        curves = [
+            {"run_id": run_id, "step": s, "metric": m, "value": v} for s, m, v in result.curves
+        ]
+        grid = spec.out / "samples" / f"{run_id}.png"
+        if len(G.output_shape) == 3:
+            _save_grid(generate(G, GRID_SIZE, GRID_SEED, device), grid)
+            row["samples_png"] = str(grid.relative_to(spec.out))
+        if evaluator is not None and result.status == "ok":
+            samples = generate(G, evaluator.n_samples, EVAL_SEED_OFFSET + cell.seed, device)
+            row.update(evaluator.score(samples))
+    except Exception as exc:  # a failing plugin fails its own cell only
+        row["status"] = "error"
+        row["error"] = f"{type(exc).__name__}: {exc}"
+        log(f"cell {cell.loss.name} seed {cell.seed} failed: {row['error']}")
+        if os.environ.get("GANBENCH_DEBUG"):
+            traceback.print_exc()
+    row["wall_s"] = time.perf_counter() - start
+    row.update(
+        torch_version=torch.__version__,
+        ganbench_version=__version__,
+        python_version=platform.python_version(),
+        finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )
+    return row, curves
+
+
+def run(spec: RunSpec, log: Callable[[str], None] | None = None) -> pd.DataFrame:
+    """Run every (loss, seed) cell of ``spec``; return the summary rows of its setups."""
+    log = log or (lambda msg: print(msg, file=sys.stderr))
+    validate(spec)
+    device = resolve_device(spec.device)
+    dataset: Dataset = registry.get_dataset(spec.dataset).factory()
+    dataset.load(spec.data_dir)
+    if spec.batch_size > len(dataset):
+        raise GanbenchError(
+            f"--batch-size {spec.batch_size} is larger than dataset {spec.dataset!r} "
+            f"({len(dataset)} samples)"
+        )
+    _dry_forward(spec, dataset)
+    G0 = registry.get_generator(spec.generator).factory()
+    cells = [
+        Cell(registry.get_loss(name), seed, hyperparams_for(registry.get_loss(name), G0, spec))
+        for name in spec.losses
+        for seed in spec.seeds
+    ]
+    evaluator = None
+    reference = None
+    if spec.eval.fid_samples > 0:
+        evaluator = dataset.make_evaluator(dataclasses.replace(spec.eval, device=str(device)))
+        if evaluator is not None:
+            reference = pd.DataFrame(
+                [{"loss": "(real data)", "dataset": spec.dataset, **evaluator.reference()}]
+            )
+
+    setups: set[str] = set()
+    for i, cell in enumerate(cells, 1):
+        log(
+            f"[{i}/{len(cells)}] {cell.loss.name} seed {cell.seed} ({cell.hp.n_critic} critic "
+            f"steps per G step, {spec.steps} G steps)"
+        )
+        row, curves = run_cell(cell, spec, dataset, evaluator, device, log)
+        setups.add(row["setup"])
+        with R.lock(spec.out):
+            R.append_rows(spec.out / R.RUNS, [row])
+            R.append_rows(spec.out / R.CURVES, curves)
+    with R.lock(spec.out):
+        runs = R.read_csv(spec.out / R.RUNS)
+        summary = R.summarize(runs, reference)
+        R.write_csv(spec.out / R.SUMMARY, summary)
+    mine = summary["setup"].isin(setups) if "setup" in summary else None
+    if mine is not None:
+        mine |= summary["loss"] == "(real data)"
+        return summary[mine].reset_index(drop=True)
+    return summary

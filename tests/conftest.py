@@ -1,0 +1,42 @@
+import gzip
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ganbench import plugins
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path_factory, monkeypatch):
+    """No test touches the real cache or sees plugin distributions installed on the machine."""
+    monkeypatch.setenv("GANBENCH_CACHE", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.setenv("GANBENCH_LOAD_PLUGINS", "")
+    plugins.reset()
+    yield
+    plugins.reset()
+
+
+def write_idx(path: Path, array: np.ndarray, compress: bool = False) -> Path:
+    """Write ``array`` (uint8) as an IDX file, like the MNIST distribution files."""
+    magic = struct.pack(">HBB", 0, 0x08, array.ndim)
+    dims = struct.pack(f">{array.ndim}I", *array.shape)
+    data = magic + dims + array.astype(np.uint8).tobytes()
+    if compress:
+        path = path.with_name(path.name + ".gz")
+        data = gzip.compress(data)
+    path.write_bytes(data)
+    return path
+
+
+@pytest.fixture
+def tiny_mnist(tmp_path) -> Path:
+    """A directory with the four MNIST IDX files holding 256 train and 64 test random images."""
+    rng = np.random.default_rng(0)
+    d = tmp_path / "mnist-idx"
+    d.mkdir()
+    for prefix, n in (("train", 256), ("t10k", 64)):
+        write_idx(d / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28)))
+        write_idx(d / f"{prefix}-labels-idx1-ubyte", rng.integers(0, 10, (n,)), compress=True)
+    return d

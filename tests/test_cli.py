@@ -1,0 +1,126 @@
+"""ganbench run end to end, on tiny IDX data the test writes (seconds, no evaluation)."""
+
+import pandas as pd
+import pytest
+
+from ganbench.cli import main
+
+FAST = ["--steps", "4", "--batch-size", "16", "--fid-samples", "0", "--log-every", "2"]
+
+
+def run(tiny_mnist, out, *args):
+    return main(["run", "--data-dir", str(tiny_mnist), "--out", str(out), *FAST, *args])
+
+
+def test_run_writes_runs_curves_summary_and_grids(tiny_mnist, tmp_path, capsys):
+    out = tmp_path / "res"
+    assert run(tiny_mnist, out, "--loss", "wgan", "--loss", "minimax", "--seed", "3") == 0
+    runs = pd.read_csv(out / "runs.csv")
+    required = (
+        "loss, generator, discriminator, dataset, seed, steps, batch_size, n_critic, "
+        "optimizer_g, optimizer_d, lr_g, lr_d, status, train_images_per_s, d_step_ms, "
+        "g_step_ms, wall_s, final_d_loss, final_g_loss, torch_version, ganbench_version"
+    )
+    assert set(required.split(", ")) <= set(runs.columns)
+    assert list(runs["loss"]) == ["wgan", "minimax"]
+    assert list(runs["status"]) == ["ok", "ok"]
+    wgan, minimax = runs.iloc[0], runs.iloc[1]
+    assert (wgan.n_critic, wgan.optimizer_d, wgan.lr_d) == (5, "rmsprop", 5e-5)
+    assert (minimax.n_critic, minimax.optimizer_g, minimax.lr_g) == (1, "adam", 1e-3)
+    assert (runs["seed"] == 3).all() and (runs["steps"] == 4).all()
+    assert (runs["train_images_per_s"] > 0).all()
+    curves = pd.read_csv(out / "curves.csv")
+    assert list(curves.columns) == ["run_id", "step", "metric", "value"]
+    assert set(curves["metric"]) == {"d_loss", "g_loss"}
+    assert sorted(curves[curves.run_id == wgan.run_id]["step"].unique()) == [2, 4]
+    for png in runs["samples_png"]:
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    summary = pd.read_csv(out / "summary.csv")
+    assert set(summary["loss"]) == {"wgan", "minimax"}
+    printed = capsys.readouterr().out
+    assert "wgan" in printed and "minimax" in printed and "img/s" in printed
+
+
+def test_new_runs_add_rows_and_never_destroy_earlier_ones(tiny_mnist, tmp_path):
+    out = tmp_path / "res"
+    assert run(tiny_mnist, out, "--loss", "minimax") == 0
+    first = pd.read_csv(out / "runs.csv")
+    assert run(tiny_mnist, out, "--loss", "non-saturating", "--seed", "1") == 0
+    both = pd.read_csv(out / "runs.csv")
+    assert len(both) == 2
+    pd.testing.assert_frame_equal(both.iloc[:1][first.columns], first, check_dtype=False)
+
+
+def test_same_seed_same_result_on_cpu(tiny_mnist, tmp_path):
+    for name in ("a", "b"):
+        assert run(tiny_mnist, tmp_path / name, "--loss", "feature-matching", "--seed", "7") == 0
+    a = pd.read_csv(tmp_path / "a" / "curves.csv")
+    b = pd.read_csv(tmp_path / "b" / "curves.csv")
+    assert a["value"].tolist() == b["value"].tolist()
+    c_dir = tmp_path / "c"
+    assert run(tiny_mnist, c_dir, "--loss", "feature-matching", "--seed", "8") == 0
+    assert pd.read_csv(c_dir / "curves.csv")["value"].tolist() != a["value"].tolist()
+
+
+def test_overrides_are_applied_and_recorded(tiny_mnist, tmp_path):
+    out = tmp_path / "res"
+    args = [
+        "--loss",
+        "wgan",
+        "--lr-d",
+        "0.001",
+        "--n-critic",
+        "2",
+        "--optimizer-g",
+        "adam",
+        "--beta1",
+        "0.5",
+        "--loss-param",
+        "clip=0.05",
+    ]
+    assert run(tiny_mnist, out, *args) == 0
+    row = pd.read_csv(out / "runs.csv").iloc[0]
+    assert (row.lr_d, row.lr_g, row.n_critic, row.optimizer_g, row.optimizer_d, row.beta1) == (
+        0.001,
+        5e-5,
+        2,
+        "adam",
+        "rmsprop",
+        0.5,
+    )
+    assert row.loss_params == '{"clip": 0.05}'
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--loss", "wgn"], "Unknown loss 'wgn'. Did you mean 'wgan'? Available: "),
+        (["--loss", "wgan", "--generator", "dcgan"], "Unknown generator 'dcgan'. Did you mean"),
+        (["--loss", "wgan", "--steps", "0"], "--steps must be a positive number, got 0"),
+        (["--loss", "wgan", "--batch-size", "1000"], "--batch-size 1000 is larger than dataset"),
+        (["--loss", "wgan", "--optimizer", "adamw"], "Unknown optimizer 'adamw'. Available: adam"),
+        (["--loss", "wgan", "--lr", "-1"], "--lr-g must be a positive number, got -1.0"),
+        (
+            ["--loss", "wgan", "--precision", "fp8"],
+            "Unknown precision 'fp8'. Available: fp32, bf16",
+        ),
+        ([], "No loss given. Use --loss NAME. Available: feature-matching"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_before_training(tiny_mnist, tmp_path, capsys, args, message):
+    out = tmp_path / "res"
+    assert run(tiny_mnist, out, *args) == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("ganbench: error: ")]
+    assert len(errors) == 1 and message in errors[0]
+    assert "Traceback" not in err
+    assert not (out / "runs.csv").exists()
+
+
+def test_cuda_without_gpu_is_a_clear_error(tiny_mnist, tmp_path, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    assert run(tiny_mnist, tmp_path / "r", "--loss", "wgan", "--device", "cuda") == 2
+    assert "Device 'cuda' requested but no CUDA GPU is available" in capsys.readouterr().err
