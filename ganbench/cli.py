@@ -49,12 +49,15 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="train and score every (loss, seed) cell")
     run.add_argument("--loss", action="append", default=[], help="objective (repeatable)")
-    run.add_argument("--generator", default="dcgan-mnist")
-    run.add_argument("--discriminator", default="dcgan-mnist")
+    run.add_argument("--generator", help="default: the dataset's recommended model pair")
+    run.add_argument("--discriminator", help="default: the generator's name (its pair)")
     run.add_argument("--dataset", default="mnist")
-    run.add_argument("--steps", type=int, default=1000, help="generator updates per cell")
+    run.add_argument(
+        "--steps", type=int, help="generator updates per cell (default: the dataset's)"
+    )
     run.add_argument("--batch-size", type=int, default=128)
     run.add_argument("--seed", type=int, action="append", default=[], help="repeatable; default 0")
+    run.add_argument("--seeds", type=int, help="N: seeds 0..N-1 (added to any --seed)")
     run.add_argument("--device", default="auto", help="auto, cpu or cuda")
     run.add_argument("--precision", default="fp32", help="fp32 or bf16 (autocast)")
     run.add_argument("--out", type=Path, default=Path("results"), help="results directory")
@@ -103,6 +106,13 @@ def _overrides(args: argparse.Namespace) -> dict:
     return out
 
 
+def _seeds(args: argparse.Namespace) -> tuple[int, ...]:
+    if args.seeds is not None and args.seeds < 1:
+        raise GanbenchError(f"--seeds must be at least 1, got {args.seeds}")
+    seeds = list(args.seed) + list(range(args.seeds or 0))
+    return tuple(dict.fromkeys(seeds)) or (0,)
+
+
 def format_table(summary: pd.DataFrame) -> str:
     cols = [c for c in TABLE_COLUMNS if c in summary]
     table = summary[cols].rename(columns=TABLE_COLUMNS)
@@ -115,7 +125,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     spec = RunSpec(
         losses=tuple(args.loss),
-        seeds=tuple(args.seed) or (0,),
+        seeds=_seeds(args),
         generator=args.generator,
         discriminator=args.discriminator,
         dataset=args.dataset,

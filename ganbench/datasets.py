@@ -36,9 +36,17 @@ class Evaluator(Protocol):
 
 
 class Dataset:
-    """Base class of training datasets (see ``register_datasets``)."""
+    """Base class of training datasets (see ``register_datasets``).
+
+    ``default_model`` names the generator/discriminator pair ``ganbench run`` uses when none is
+    given, and ``default_steps`` the generator steps per cell, so each dataset runs sensibly by
+    default.
+    """
 
     sample_shape: tuple[int, ...] = ()
+    default_model: str = ""
+    default_steps: int = 1000
+    preview_samples: int = 64  # samples drawn (from fixed noise) for the per-cell picture
     source: str = ""  # where the data came from, once loaded
 
     def load(self, data_dir: Path | None = None) -> None:
@@ -57,6 +65,9 @@ class Dataset:
     def make_evaluator(self, options: EvalOptions) -> Evaluator | None:
         """The evaluator for samples of this dataset; ``None`` when it has none."""
         return None
+
+    def save_samples(self, samples: Tensor, path: Path) -> None:
+        """Write a picture of ``samples`` (a fixed noise batch) to ``path`` (PNG)."""
 
 
 class ImageTensorDataset(Dataset):
@@ -87,3 +98,11 @@ class ImageTensorDataset(Dataset):
             return images[idx].float().div_(255.0)
 
         return next_batch
+
+    def save_samples(self, samples: Tensor, path: Path) -> None:
+        """An 8-column grid of the images."""
+        from torchvision.utils import save_image
+
+        from ganbench.results import atomic_write_with
+
+        atomic_write_with(path, lambda tmp: save_image(samples, tmp, nrow=8, padding=2))

@@ -113,6 +113,11 @@ def load_plugins() -> pluggy.PluginManager:
     return pm
 
 
+def add_plugin(plugin: object, name: str, distribution: str = "(in-process)") -> None:
+    """Register an in-process plugin object (scripts, notebooks, tests) next to the loaded ones."""
+    _register(get_plugin_manager(), plugin, PluginInfo(name, distribution, "-"))
+
+
 def get_plugin_manager() -> pluggy.PluginManager:
     """The process-wide plugin manager, built on first use."""
     return _pm if _pm is not None else load_plugins()

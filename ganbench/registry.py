@@ -32,7 +32,7 @@ class Entry:
     plugin: str  # the plugin's registration name (module or entry point)
 
 
-_cache: dict[tuple[int, str], dict[str, Entry]] = {}
+_cache: dict[tuple[int, int, str], dict[str, Entry]] = {}
 
 
 def entries(kind: str) -> dict[str, Entry]:
@@ -40,7 +40,7 @@ def entries(kind: str) -> dict[str, Entry]:
     if kind not in KINDS:
         raise GanbenchError(f"Unknown kind {kind!r}. Available: {', '.join(KINDS)}")
     pm = plugins.get_plugin_manager()
-    key = (id(pm), kind)
+    key = (id(pm), len(pm.get_plugins()), kind)  # a plugin added later invalidates
     if key in _cache:
         return _cache[key]
     found: dict[str, Entry] = {}

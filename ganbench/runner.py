@@ -36,7 +36,6 @@ from ganbench.models import INIT_SCHEMES, init_weights
 from ganbench.trainer import PRECISIONS, TrainConfig, generate, train
 
 GRID_SEED = 1234  # the fixed noise of every sample grid, so grids compare across cells
-GRID_SIZE = 64
 EVAL_SEED_OFFSET = 1_000_000  # evaluation noise is seeded apart from training noise
 
 
@@ -50,10 +49,10 @@ class RunSpec:
 
     losses: tuple[str, ...]
     seeds: tuple[int, ...] = (0,)
-    generator: str = "dcgan-mnist"
-    discriminator: str = "dcgan-mnist"
+    generator: str | None = None  # None: the dataset's default_model
+    discriminator: str | None = None  # None: the generator's name (its pair)
     dataset: str = "mnist"
-    steps: int = 1000
+    steps: int | None = None  # None: the dataset's default_steps
     batch_size: int = 128
     device: str = "auto"
     precision: str = "fp32"
@@ -92,8 +91,23 @@ def _check_positive(name: str, value: float) -> None:
         raise GanbenchError(f"{name} must be a positive number, got {value!r}")
 
 
+def with_defaults(spec: RunSpec) -> RunSpec:
+    """Fill the model pair and step budget the dataset recommends where the user gave none."""
+    dataset = registry.get_dataset(spec.dataset).factory()
+    generator = spec.generator or dataset.default_model
+    return dataclasses.replace(
+        spec,
+        generator=generator,
+        discriminator=spec.discriminator or generator,
+        steps=spec.steps if spec.steps is not None else dataset.default_steps,
+    )
+
+
 def validate(spec: RunSpec) -> None:
-    """Every check that needs no data: names, numbers, choices, the output directory."""
+    """Every check that needs no data: names, numbers, choices, the output directory.
+
+    ``spec`` has its defaults filled (:func:`with_defaults`).
+    """
     if not spec.losses:
         raise GanbenchError(
             f"No loss given. Use --loss NAME. Available: {', '.join(registry.names('loss'))}"
@@ -181,12 +195,6 @@ def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def _save_grid(samples: torch.Tensor, path: Path) -> None:
-    from torchvision.utils import save_image
-
-    R.atomic_write_with(path, lambda tmp: save_image(samples, tmp, nrow=8, padding=2))
 
 
 def run_cell(
@@ -291,8 +299,8 @@ def run_cell(
             {"run_id": run_id, "step": s, "metric": m, "value": v} for s, m, v in result.curves
         ]
         grid = spec.out / "samples" / f"{run_id}.png"
-        if len(G.output_shape) == 3:
-            _save_grid(generate(G, GRID_SIZE, GRID_SEED, device), grid)
+        dataset.save_samples(generate(G, dataset.preview_samples, GRID_SEED, device), grid)
+        if grid.exists():
             row["samples_png"] = str(grid.relative_to(spec.out))
         if evaluator is not None and result.status == "ok":
             samples = generate(G, evaluator.n_samples, EVAL_SEED_OFFSET + cell.seed, device)
@@ -316,6 +324,7 @@ def run_cell(
 def run(spec: RunSpec, log: Callable[[str], None] | None = None) -> pd.DataFrame:
     """Run every (loss, seed) cell of ``spec``; return the summary rows of its setups."""
     log = log or (lambda msg: print(msg, file=sys.stderr))
+    spec = with_defaults(spec)
     validate(spec)
     device = resolve_device(spec.device)
     dataset: Dataset = registry.get_dataset(spec.dataset).factory()

@@ -67,14 +67,21 @@ def make_optimizer(name: str, params, lr: float, beta1: float, beta2: float):
     raise ValueError(f"Unknown optimizer {name!r}. Available: adam, rmsprop, sgd")
 
 
-def to_unit(x: Tensor, output_range: tuple[float, float]) -> Tensor:
-    """Map generator output from its ``output_range`` to the datasets' [0, 1]."""
+def to_unit(x: Tensor, output_range: tuple[float, float] | None) -> Tensor:
+    """Map generator output from its ``output_range`` to the dataset's [0, 1] range.
+
+    ``None`` (e.g. 2-D points) means the generator works in the data's own units: no mapping.
+    """
+    if output_range is None:
+        return x.float()
     lo, hi = output_range
     return ((x.float() - lo) / (hi - lo)).clamp_(0.0, 1.0)
 
 
-def from_unit(x: Tensor, output_range: tuple[float, float]) -> Tensor:
+def from_unit(x: Tensor, output_range: tuple[float, float] | None) -> Tensor:
     """Map data in [0, 1] into the generator's ``output_range``, so D sees one range."""
+    if output_range is None:
+        return x
     lo, hi = output_range
     return x if (lo, hi) == (0.0, 1.0) else x * (hi - lo) + lo
 

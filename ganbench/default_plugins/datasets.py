@@ -12,6 +12,8 @@ class Mnist(ImageTensorDataset):
     """MNIST digits, 60k training images (1, 28, 28); evaluated against the 10k test split."""
 
     sample_shape = (1, 28, 28)
+    default_model = "dcgan-mnist"
+    default_steps = 1000
 
     def load(self, data_dir: Path | None = None) -> None:
         if self.train_images is not None:

@@ -25,22 +25,28 @@ class DcganMnistGenerator(nn.Module):
     output_shape = (1, 28, 28)
     output_range = (0.0, 1.0)
 
-    def __init__(self, init: str = "xavier") -> None:
+    def __init__(self, init: str = "xavier", batchnorm: bool = False, tanh: bool = False) -> None:
         super().__init__()
         self.init = init
+        if tanh:
+            self.output_range = (-1.0, 1.0)
+
+        def block(layer: nn.Module, norm: nn.Module) -> list[nn.Module]:
+            # BatchNorm after each hidden layer when asked (Radford et al. 2016), then ReLU
+            return [layer, norm, nn.ReLU()] if batchnorm else [layer, nn.ReLU()]
+
         self.dense = nn.Sequential(
-            nn.Linear(self.z_dim, 128),
-            nn.ReLU(),
-            nn.Linear(128, 7 * 7 * 128),
-            nn.ReLU(),
+            *block(nn.Linear(self.z_dim, 128), nn.BatchNorm1d(128)),
+            *block(nn.Linear(128, 7 * 7 * 128), nn.BatchNorm1d(7 * 7 * 128)),
         )
         self.deconv = nn.Sequential(
-            nn.ConvTranspose2d(128, 128, 5, stride=1, padding=2),
-            nn.ReLU(),
-            nn.ConvTranspose2d(128, 64, 5, stride=2, padding=2, output_padding=1),
-            nn.ReLU(),
+            *block(nn.ConvTranspose2d(128, 128, 5, stride=1, padding=2), nn.BatchNorm2d(128)),
+            *block(
+                nn.ConvTranspose2d(128, 64, 5, stride=2, padding=2, output_padding=1),
+                nn.BatchNorm2d(64),
+            ),
             nn.ConvTranspose2d(64, 1, 5, stride=2, padding=2, output_padding=1),
-            nn.Sigmoid(),
+            nn.Tanh() if tanh else nn.Sigmoid(),
         )
         init_weights(self, init)
 
