@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
+from torch.utils.flop_counter import FlopCounterMode
 from tqdm import tqdm
 
 from ganbench.losses import Hyperparams, Loss
@@ -41,6 +42,7 @@ class TrainConfig:
     warmup: int = 10
     progress: bool = True
     description: str = ""
+    eval_every: int = 0  # >0: call ``evaluate(step)`` every that many steps (e.g. FID curves)
 
 
 @dataclass
@@ -53,7 +55,8 @@ class TrainResult:
     train_images_per_s: float = math.nan  # batch * generator steps / timed seconds
     d_step_ms: float = math.nan  # median-free mean of one discriminator step
     g_step_ms: float = math.nan
-    train_s: float = math.nan
+    train_s: float = math.nan  # training wall time, evaluation during training excluded
+    gflop_per_step: float = math.nan  # one generator step incl. its n_critic D steps (counted)
     curves: list[tuple[int, str, float]] = field(default_factory=list)
 
 
@@ -117,8 +120,15 @@ def train(
     loss: Loss,
     next_batch: Callable[[], Tensor],
     config: TrainConfig,
+    evaluate: Callable[[int], dict[str, float]] | None = None,
 ) -> TrainResult:
-    """Train ``G`` and ``D`` in place with ``loss``; return losses, timings and status."""
+    """Train ``G`` and ``D`` in place with ``loss``; return losses, timings and status.
+
+    Curves: every ``log_every`` steps the mean D and G losses over the window, the training
+    wall time ``wall_s`` and the training compute ``train_gflop`` so far (for equal-compute
+    comparisons); every ``eval_every`` steps whatever ``evaluate(step)`` returns. Evaluation
+    time is excluded from every timing.
+    """
     torch.set_flush_denormal(True)  # a saturated D produces denormals, which alone halve speed
     device, hp = config.device, config.hp
     G.to(device).train()
@@ -152,8 +162,13 @@ def train(
         dynamic_ncols=True,
     )
     start = time.perf_counter()
+    paused = 0.0  # seconds spent evaluating, excluded from training wall time
     logged = 0
+    flops = FlopCounterMode(display=False)
     for step in range(config.steps):
+        counting = step == 0  # count the FLOPs of the first (untimed) iteration
+        if counting:
+            flops.__enter__()
         t0 = clock.now()
         # -- discriminator phase: fix G, update D n_critic times ---------------------------------
         for _ in range(hp.n_critic):
@@ -177,6 +192,9 @@ def train(
         opt_g.step()
         D.requires_grad_(True)
         t2 = clock.now()
+        if counting:
+            flops.__exit__(None, None, None)
+            result.gflop_per_step = flops.get_total_flops() / 1e9
         d_hist[step] = d_loss.detach()
         g_hist[step] = g_loss.detach()
         if step >= min(config.warmup, config.steps // 2):
@@ -192,16 +210,26 @@ def train(
                 result.diverged_at = logged + int(bad.nonzero()[0, 0]) + 1
                 result.steps_done = step + 1
                 break
-            result.curves.append((step + 1, "d_loss", float(d_win.mean())))
-            result.curves.append((step + 1, "g_loss", float(g_win.mean())))
+            elapsed = time.perf_counter() - start - paused
+            result.curves += [
+                (step + 1, "d_loss", float(d_win.mean())),
+                (step + 1, "g_loss", float(g_win.mean())),
+                (step + 1, "wall_s", elapsed),
+                (step + 1, "train_gflop", (step + 1) * result.gflop_per_step),
+            ]
             result.final_d_loss, result.final_g_loss = float(d_win[-1]), float(g_win[-1])
             bar.set_postfix(d=f"{result.final_d_loss:.3f}", g=f"{result.final_g_loss:.3f}")
             logged = step + 1
             result.steps_done = step + 1
+        if evaluate is not None and config.eval_every and (step + 1) % config.eval_every == 0:
+            t_eval = time.perf_counter()
+            result.curves += [(step + 1, k, float(v)) for k, v in evaluate(step + 1).items()]
+            G.train()
+            paused += time.perf_counter() - t_eval
     bar.close()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    result.train_s = time.perf_counter() - start
+    result.train_s = time.perf_counter() - start - paused
     if marks:
         d_s = sum(clock.seconds(a, b) for a, b, _ in marks)
         g_s = sum(clock.seconds(b, c) for _, b, c in marks)
