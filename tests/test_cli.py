@@ -31,7 +31,9 @@ def test_run_writes_runs_curves_summary_and_grids(tiny_mnist, tmp_path, capsys):
     assert (runs["train_images_per_s"] > 0).all()
     curves = pd.read_csv(out / "curves.csv")
     assert list(curves.columns) == ["run_id", "step", "metric", "value"]
-    assert set(curves["metric"]) == {"d_loss", "g_loss"}
+    assert set(curves["metric"]) == {"d_loss", "g_loss", "wall_s", "train_gflop"}
+    gflop = curves[(curves.run_id == wgan.run_id) & (curves.metric == "train_gflop")]["value"]
+    assert gflop.iloc[1] == pytest.approx(2 * gflop.iloc[0]) and gflop.iloc[0] > 0
     assert sorted(curves[curves.run_id == wgan.run_id]["step"].unique()) == [2, 4]
     for png in runs["samples_png"]:
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
