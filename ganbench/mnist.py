@@ -161,6 +161,15 @@ def _find_idx(data_dir: Path, base: str) -> Path:
     )
 
 
+def _dir_key(data_dir: Path) -> str:
+    """Identify a --data-dir's content cheaply: resolved path plus each file's size and mtime."""
+    parts = [str(data_dir.resolve())]
+    for base in IDX_FILES.values():
+        st = _find_idx(data_dir, base).stat()
+        parts.append(f"{base}:{st.st_size}:{st.st_mtime_ns}")
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
 def _load_data_dir(data_dir: Path) -> dict[str, torch.Tensor]:
     if not data_dir.is_dir():
         raise GanbenchError(f"--data-dir {data_dir}: not a directory")
@@ -454,20 +463,27 @@ def load_mnist(
     root = Path(cache_dir).expanduser() if cache_dir is not None else _cache_dir()
     cache_path = root / CACHE_NAME
 
-    def save(t: dict[str, torch.Tensor], source: str) -> MnistArrays:
+    def save(t: dict[str, torch.Tensor], source: str, path: Path = cache_path) -> MnistArrays:
         checksum = _checksum(t)
         try:
-            _write_cache(cache_path, t, checksum, source)
-            where = f"; cached at {cache_path}"
+            _write_cache(path, t, checksum, source)
+            where = f"; cached at {path}"
         except OSError as e:  # the data is good; a read-only cache only costs speed next time
             where = f"; could not write cache {cache_path}: {_one_line(e)}"
         log(f"MNIST: loaded from {source}{where}")
         return _arrays(t, source, checksum)
 
     if data_dir is not None:
-        # The user named this directory: failing here must not quietly yield other data.
+        # The user named this directory: failing here must not quietly yield other data. Its
+        # conversion gets a cache of its own (keyed by path, sizes and mtimes), so a --data-dir
+        # holding other data never replaces the default MNIST cache.
         data_dir = Path(data_dir).expanduser()
-        return save(_load_data_dir(data_dir), f"data-dir {data_dir}")
+        dir_cache = root / f"mnist-dir-{_dir_key(data_dir)}.pt"
+        with contextlib.suppress(_SourceFailed, ValueError):
+            t, origin, checksum = _read_cache(dir_cache)
+            log(f"MNIST: loaded from cache {dir_cache} (from {origin})")
+            return _arrays(t, f"data-dir {data_dir}", checksum)
+        return save(_load_data_dir(data_dir), f"data-dir {data_dir}", dir_cache)
 
     failures: list[tuple[str, str]] = []
 

@@ -227,7 +227,9 @@ def test_cache_dir_is_read_at_call_time(tmp_path: Path, monkeypatch: pytest.Monk
     assert cache_dir() == Path.home() / ".cache" / "ganbench"
 
 
-def test_data_dir_load_writes_cache_that_the_next_load_uses(tmp_path: Path, isolated: Path) -> None:
+def test_data_dir_load_writes_its_own_cache_that_the_next_load_uses(
+    tmp_path: Path, isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     splits = make_splits()
     data_dir = tmp_path / "idx"
     paths = write_idx_dir(data_dir, splits)
@@ -239,15 +241,26 @@ def test_data_dir_load_writes_cache_that_the_next_load_uses(tmp_path: Path, isol
     first = load_mnist(str(data_dir), log=logs.append)
     assert_matches(first, splits)
     assert first.source == f"data-dir {data_dir}"
-    assert (isolated / "mnist-v1.pt").is_file()  # $GANBENCH_CACHE, not ~/.cache
-    assert f"cached at {isolated / 'mnist-v1.pt'}" in logs[-1]
+    (dir_cache,) = isolated.glob("mnist-dir-*.pt")  # $GANBENCH_CACHE, not ~/.cache
+    assert f"cached at {dir_cache}" in logs[-1]
+    # A --data-dir never becomes the default MNIST cache.
+    assert not (isolated / "mnist-v1.pt").exists()
 
-    shutil.rmtree(data_dir)  # the second load can only succeed from the cache
-    second = load_mnist(log=logs.append)
+    def no_reading(_: Path) -> None:
+        raise AssertionError("the IDX files were read again")
+
+    original = mnist._load_data_dir
+    monkeypatch.setattr(mnist, "_load_data_dir", no_reading)
+    second = load_mnist(data_dir, log=logs.append)  # can only succeed from the cache
     assert_matches(second, splits)
     assert second.checksum == first.checksum
-    assert second.source == f"cache {isolated / 'mnist-v1.pt'} (from data-dir {data_dir})"
-    assert logs[-1] == f"MNIST: loaded from {second.source}"
+    assert logs[-1] == f"MNIST: loaded from cache {dir_cache} (from data-dir {data_dir})"
+
+    # Changed files (new mtime) are read again, not served stale from the cache.
+    monkeypatch.setattr(mnist, "_load_data_dir", original)
+    os.utime(data_dir / "t10k-labels-idx1-ubyte", ns=(1, 1))
+    load_mnist(data_dir, log=logs.append)
+    assert len(list(isolated.glob("mnist-dir-*.pt"))) == 2
 
 
 def test_checksum_depends_on_content(tmp_path: Path) -> None:
@@ -259,11 +272,19 @@ def test_checksum_depends_on_content(tmp_path: Path) -> None:
     assert len(a.checksum) == 64 and int(a.checksum, 16) >= 0
 
 
+def seed_default_cache(idx_dir: Path, root: Path) -> mnist.MnistArrays:
+    """Fill the default cache ``root/mnist-v1.pt`` with the data of an IDX directory."""
+    arrays = load_mnist(idx_dir, cache_dir=root / "dir-caches", log=lambda _: None)
+    tensors = {k: getattr(arrays, k) for k in mnist.TENSOR_KEYS}
+    mnist._write_cache(root / "mnist-v1.pt", tensors, arrays.checksum, f"data-dir {idx_dir}")
+    return arrays
+
+
 def test_cache_dir_argument_overrides_env(tmp_path: Path, isolated: Path) -> None:
     write_idx_dir(tmp_path / "idx", make_splits())
     load_mnist(tmp_path / "idx", cache_dir=tmp_path / "elsewhere", log=lambda _: None)
-    assert (tmp_path / "elsewhere" / "mnist-v1.pt").is_file()
-    assert not (isolated / "mnist-v1.pt").exists()
+    assert len(list((tmp_path / "elsewhere").glob("mnist-dir-*.pt"))) == 1
+    assert not isolated.exists() or not list(isolated.iterdir())
 
 
 def test_unwritable_cache_still_returns_the_data(tmp_path: Path) -> None:
@@ -301,7 +322,7 @@ def test_corrupt_cache_is_reported_and_rebuilt(
 ) -> None:
     old = make_splits(seed=0)
     write_idx_dir(tmp_path / "idx", old)
-    load_mnist(tmp_path / "idx", log=lambda _: None)
+    seed_default_cache(tmp_path / "idx", isolated)
     cache = isolated / "mnist-v1.pt"
     damage(cache)
 
@@ -325,7 +346,7 @@ def test_cache_built_by_another_process_while_waiting_is_used(
 ) -> None:
     splits = make_splits()
     write_idx_dir(tmp_path / "idx", splits)
-    built = load_mnist(tmp_path / "idx", cache_dir=tmp_path / "other", log=lambda _: None)
+    built = seed_default_cache(tmp_path / "idx", tmp_path / "other")
 
     @contextlib.contextmanager
     def lock_released_after_other_build(root: Path) -> Iterator[None]:
