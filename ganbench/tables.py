@@ -200,10 +200,14 @@ def matched_budgets(
 
 def _reference_rows(reference: pd.DataFrame, columns: pd.Index) -> pd.DataFrame:
     """Name the real-data metrics like the summary's means (``fid`` -> ``fid_mean``)."""
-    rename = {
-        c: f"{c}_mean" for c in reference.columns if c not in columns and f"{c}_mean" in columns
-    }
-    return reference.rename(columns=rename)
+    reference = reference.copy()
+    for c in list(reference.columns):
+        mean = f"{c}_mean"
+        if c not in columns and mean in columns:
+            earlier = reference[mean] if mean in reference else pd.Series(math.nan, reference.index)
+            reference[mean] = reference[c].where(reference[c].notna(), earlier)
+            reference = reference.drop(columns=c)
+    return reference
 
 
 def summarize(
