@@ -108,7 +108,7 @@ def print_tables(tables) -> None:
     from ganbench.report import comparison_view, significance_note, summary_view
 
     print(summary_view(tables.summary).to_string(index=False))
-    if not tables.comparisons.empty:
+    if tables.comparisons["p_value"].notna().any():  # some pair has FIDs to test
         print()
         print(comparison_view(tables.comparisons).to_string(index=False))
         print(significance_note(tables.comparisons))

@@ -31,7 +31,9 @@ from ganbench import results as R
 from ganbench import stats
 from ganbench.errors import GanbenchError
 from ganbench.tables import (
+    BUDGET,
     COMPARISONS,
+    EVAL_KEYS,
     REFERENCE_LOSS,
     Tables,
     budget_curve,
@@ -132,36 +134,41 @@ def summary_view(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def comparison_view(comparisons: pd.DataFrame) -> pd.DataFrame:
-    """comparisons.csv as people read it; ``sig.`` is ``*`` where Holm's p < 0.05."""
+    """comparisons.csv as people read it; ``sig.`` is ``*`` where Holm's p < 0.05. Budget
+    columns appear where the table holds several budgets."""
     frame = comparisons.copy()
     frame["fid_diff_ci"] = _interval(frame, "fid_diff_ci_low", "fid_diff_ci_high")
     frame["sig"] = ["*" if s is True else "" for s in frame["significant"]]
     if comparisons.empty:
         frame["sig"] = pd.Series(dtype=object)
-    cols = [c for c in COMPARISON_VIEW if c in frame]
+    budget = [c for c in BUDGET + EVAL_KEYS if c in frame]
+    varying = [c for c in budget if frame[c].nunique(dropna=False) > 1]  # several budgets
+    cols = varying + [c for c in COMPARISON_VIEW if c in frame]
     return frame[cols].rename(columns=COMPARISON_VIEW).map(fmt)
 
 
 def significance_note(comparisons: pd.DataFrame) -> str:
     """One paragraph: what ``*`` means, and the smallest p the seeds allow (Lucic et al. 2018)."""
     tested = comparisons.dropna(subset=["p_value"]) if not comparisons.empty else comparisons
+    if not len(tested):
+        return (
+            f"No pair has FID values from at least {stats.MIN_VALUES} ok seeds on each side: "
+            "nothing was tested."
+        )
     text = (
-        f"* = significant: two-sided Mann-Whitney U test, Holm-adjusted over the "
-        f"{len(tested)} tested pair(s) of each budget, p < {stats.ALPHA}."
+        f"* = significant: two-sided Mann-Whitney U test, Holm-adjusted within each budget "
+        f"({len(tested)} tested pair(s) in all), p < {stats.ALPHA}."
     )
-    if len(tested):
-        pairs = zip(tested["n_a"], tested["n_b"], strict=True)
-        sizes = sorted({(int(a), int(b)) for a, b in pairs})
-        floors = ", ".join(
-            f"{a} vs {b} seeds: {stats.min_mann_whitney_p(a, b):.3g}" for a, b in sizes
-        )
-        text += f" The smallest p-value the test can give is 2/C(n_a+n_b, n_a) ({floors})"
-        if any(stats.min_mann_whitney_p(a, b) >= stats.ALPHA for a, b in sizes):
-            text += ": with so few seeds no difference can be significant, however large"
-        text += (
-            ". GAN objectives differ less than seed variance suggests (Lucic et al. 2018, 'Are "
-            "GANs Created Equal?'): compare with many seeds (6 vs 6 can reach p = 0.002)."
-        )
+    pairs = zip(tested["n_a"], tested["n_b"], strict=True)
+    sizes = sorted({(int(a), int(b)) for a, b in pairs})
+    floors = ", ".join(f"{a} vs {b} seeds: {stats.min_mann_whitney_p(a, b):.3g}" for a, b in sizes)
+    text += f" The smallest p-value the test can give is 2/C(n_a+n_b, n_a) ({floors})"
+    if any(stats.min_mann_whitney_p(a, b) >= stats.ALPHA for a, b in sizes):
+        text += ": with so few seeds no difference can be significant, however large"
+    text += (
+        ". GAN objectives differ less than seed variance suggests (Lucic et al. 2018, 'Are "
+        "GANs Created Equal?'): compare with many seeds (6 vs 6 can reach p = 0.002)."
+    )
     return text
 
 
@@ -413,15 +420,17 @@ def render_markdown(out: Path, runs: pd.DataFrame, tables: Tables, plots: dict) 
 def write_report(out: Path) -> Report:
     """Rebuild the tables of results directory ``out`` and write its plots and report.md.
 
-    Raises :class:`~ganbench.errors.GanbenchError` when ``out`` holds no runs.csv.
+    Raises :class:`~ganbench.errors.GanbenchError` when ``out`` holds no runs.csv or an empty one.
     """
     if not (out / R.RUNS).is_file():
         raise GanbenchError(
             f"No {R.RUNS} in {str(out)!r}: nothing to report. Run `ganbench run --out {out}` first"
         )
+    runs = R.read_csv(out / R.RUNS)
+    if runs.empty:
+        raise GanbenchError(f"{R.RUNS} in {str(out)!r} has no rows: nothing to report")
     with R.lock(out):
         tables = write_tables(out)
-    runs = R.read_csv(out / R.RUNS)
     curves = R.read_csv(out / R.CURVES)
     plots_dir = out / PLOTS
     plots: dict[str, Path | None] = {

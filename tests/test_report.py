@@ -120,6 +120,7 @@ def test_report_without_fid_curves_has_no_fid_plots_and_says_how_to_get_them(tmp
     assert not (out / "plots" / "fid_vs_step.png").exists()
     md = (out / "report.md").read_text()
     assert "`--eval-every K`" in md and "fid_vs_step" not in md
+    assert "No pair has FID values from at least 2 ok seeds on each side: nothing was tested." in md
     summary = pd.read_csv(out / "summary.csv")
     assert "fid_mean" not in summary and "matched_wall_s" not in summary
     comparisons = pd.read_csv(out / "comparisons.csv")
@@ -134,6 +135,11 @@ def test_report_on_a_directory_without_runs_is_a_one_line_error(tmp_path, capsys
         f"Run `ganbench run --out {tmp_path / 'nothing'}` first\n"
     )
     assert not (tmp_path / "nothing").exists()
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "runs.csv").write_text("")
+    assert main(["report", str(tmp_path / "empty")]) == 2
+    assert "ganbench: error: runs.csv in '" in (err := capsys.readouterr().err)
+    assert err.endswith("' has no rows: nothing to report\n")
 
 
 def test_markdown_table_escapes_pipes_and_formats_numbers():
@@ -160,3 +166,33 @@ def test_a_new_real_data_row_replaces_the_old_one_of_the_same_dataset(tmp_path):
     assert (real.fid_mean["mnist"], real.is_mean_mean["mnist"]) == (0.7, 9.5)
     assert real.fid_mean["other"] == 0.9
     assert "fid" not in summary and "is_mean" not in summary
+
+
+def test_comparison_view_shows_the_budget_only_where_it_varies():
+    runs = pd.DataFrame(
+        [
+            {
+                "run_id": f"{loss}{steps}{seed}",
+                "setup": f"{loss}{steps}",
+                "loss": loss,
+                "generator": "g",
+                "discriminator": "d",
+                "dataset": "mnist",
+                "seed": seed,
+                "steps": steps,
+                "batch_size": 16,
+                "precision": "fp32",
+                "status": "ok",
+                "fid": fid + seed,
+            }
+            for loss, fid in (("a", 1.0), ("b", 5.0))
+            for steps in (100, 200)
+            for seed in range(2)
+        ]
+    )
+    view = report.comparison_view(tables.compare(runs))
+    assert list(view.columns[:3]) == ["steps", "loss a", "loss b"]
+    assert view.values[:, :4].tolist() == [["100", "a", "b", "2"], ["200", "a", "b", "2"]]
+    assert list(view["sig."]) == ["", ""]
+    one_budget = report.comparison_view(tables.compare(runs[runs.steps == 100]))
+    assert one_budget.columns[0] == "loss a"
