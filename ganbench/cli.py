@@ -6,8 +6,12 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ganbench.errors import GanbenchError
+
+if TYPE_CHECKING:
+    from ganbench.tables import Tables
 
 
 def _key_value(text: str) -> tuple[str, float]:
@@ -104,8 +108,8 @@ def _seeds(args: argparse.Namespace) -> tuple[int, ...]:
     return tuple(dict.fromkeys(seeds)) or (0,)
 
 
-def print_tables(tables) -> None:
-    from ganbench.report import comparison_view, significance_note, summary_view
+def print_tables(tables: Tables) -> None:
+    from ganbench.views import comparison_view, significance_note, summary_view
 
     print(summary_view(tables.summary).to_string(index=False))
     if tables.comparisons["p_value"].notna().any():  # some pair has FIDs to test

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from ganbench import report, tables
+from ganbench import report, tables, views
 from ganbench.cli import main
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -144,7 +144,7 @@ def test_report_on_a_directory_without_runs_is_a_one_line_error(tmp_path, capsys
 
 def test_markdown_table_escapes_pipes_and_formats_numbers():
     frame = pd.DataFrame({"a|b": ["x|y"], "n": [3.0], "v": [float("nan")], "f": [1.23456]})
-    assert report.markdown_table(frame) == (
+    assert views.markdown_table(frame) == (
         "| a\\|b | n | v | f |\n| --- | --- | --- | --- |\n| x\\|y | 3 | - | 1.235 |\n"
     )
 
@@ -190,9 +190,9 @@ def test_comparison_view_shows_the_budget_only_where_it_varies():
             for seed in range(2)
         ]
     )
-    view = report.comparison_view(tables.compare(runs))
+    view = views.comparison_view(tables.compare(runs))
     assert list(view.columns[:3]) == ["steps", "loss a", "loss b"]
     assert view.values[:, :4].tolist() == [["100", "a", "b", "2"], ["200", "a", "b", "2"]]
     assert list(view["sig."]) == ["", ""]
-    one_budget = report.comparison_view(tables.compare(runs[runs.steps == 100]))
+    one_budget = views.comparison_view(tables.compare(runs[runs.steps == 100]))
     assert one_budget.columns[0] == "loss a"
