@@ -6,24 +6,12 @@ import argparse
 import sys
 import time
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from ganbench.errors import GanbenchError
 
-TABLE_COLUMNS = {
-    "loss": "loss",
-    "generator": "generator",
-    "steps": "steps",
-    "n_runs": "runs",
-    "n_ok": "ok",
-    "fid_mean": "FID",
-    "fid_std": "FID std",
-    "is_mean_mean": "IS",
-    "is_mean_std": "IS std",
-    "classes_covered_mean": "classes",
-    "train_images_per_s_mean": "img/s",
-}
+if TYPE_CHECKING:
+    from ganbench.tables import Tables
 
 
 def _key_value(text: str) -> tuple[str, float]:
@@ -87,6 +75,13 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--inception-weights", type=Path, help="local InceptionV3 FID weights file")
     run.add_argument("--log-every", type=int, default=10, help="steps between curve points")
 
+    report = sub.add_parser(
+        "report", help="rebuild summary/comparisons and write plots and report.md for a results dir"
+    )
+    report.add_argument(
+        "dir", nargs="?", type=Path, default=Path("results"), help="default: results"
+    )
+
     sub.add_parser("list", help="registered losses, generators, discriminators, datasets")
     sub.add_parser("plugins", help="loaded plugins with versions")
     return parser
@@ -113,10 +108,14 @@ def _seeds(args: argparse.Namespace) -> tuple[int, ...]:
     return tuple(dict.fromkeys(seeds)) or (0,)
 
 
-def format_table(summary: pd.DataFrame) -> str:
-    cols = [c for c in TABLE_COLUMNS if c in summary]
-    table = summary[cols].rename(columns=TABLE_COLUMNS)
-    return table.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.4g}")
+def print_tables(tables: Tables) -> None:
+    from ganbench.views import comparison_view, significance_note, summary_view
+
+    print(summary_view(tables.summary).to_string(index=False))
+    if tables.comparisons["p_value"].notna().any():  # some pair has FIDs to test
+        print()
+        print(comparison_view(tables.comparisons).to_string(index=False))
+        print(significance_note(tables.comparisons))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -145,12 +144,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         log_every=args.log_every,
     )
     start = time.perf_counter()
-    summary = run(spec)
-    print(format_table(summary))
+    print_tables(run(spec))
     print(
         f"\n{time.perf_counter() - start:.0f} s; results in {args.out}/ (runs.csv, curves.csv, "
-        "summary.csv, samples/)"
+        "summary.csv, comparisons.csv, samples/); `ganbench report` draws the plots"
     )
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from ganbench.report import write_report
+
+    report = write_report(args.dir)
+    print_tables(report.tables)
+    print("\nwrote " + ", ".join(str(p) for p in report.files))
     return 0
 
 
@@ -173,7 +180,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "list": cmd_list, "plugins": cmd_plugins}
+COMMANDS = {"run": cmd_run, "report": cmd_report, "list": cmd_list, "plugins": cmd_plugins}
 
 
 def main(argv: list[str] | None = None) -> int:

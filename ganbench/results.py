@@ -1,4 +1,4 @@
-"""Results files: tidy CSVs appended atomically under a file lock, and the summary table.
+"""Results files: tidy CSVs appended atomically under a file lock (tables: :mod:`ganbench.tables`).
 
 Every write rewrites the whole file to a temporary file in the same directory, fsyncs it and
 renames it over the old one, so a reader (or a kill at any moment) sees either the old or the new
@@ -7,7 +7,6 @@ file, never half a row. A lock file serialises concurrent ``ganbench run`` proce
 
 from __future__ import annotations
 
-import math
 import os
 import tempfile
 from collections.abc import Callable, Iterable
@@ -20,8 +19,6 @@ from filelock import FileLock
 RUNS = "runs.csv"
 CURVES = "curves.csv"
 SUMMARY = "summary.csv"
-
-GROUP = ["loss", "generator", "discriminator", "dataset", "steps", "setup"]
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -79,31 +76,3 @@ def append_rows(path: Path, rows: Iterable[dict[str, Any]]) -> None:
     old = read_csv(path)
     frame = new if old.empty else pd.concat([old, new], ignore_index=True, sort=False)
     write_csv(path, frame)
-
-
-def summarize(runs: pd.DataFrame, reference: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Per (loss, generator, discriminator, dataset): seeds, status counts, mean/std of metrics.
-
-    ``reference`` rows (the real-data floor) are appended with ``loss = "(real data)"``.
-    """
-    if runs.empty:
-        return pd.DataFrame()
-    rows = []
-    for key, group in runs.groupby(GROUP, sort=False, dropna=False):
-        ok = group[group["status"] == "ok"]
-        row: dict[str, Any] = dict(zip(GROUP, key, strict=True))
-        row["n_runs"] = len(group)
-        row["n_ok"] = len(ok)
-        row["seeds"] = " ".join(str(s) for s in sorted(group["seed"].unique()))
-        for metric in ("fid", "is_mean", "classes_covered", "train_images_per_s"):
-            if metric in ok and ok[metric].notna().any():
-                values = ok[metric].astype(float)
-                row[f"{metric}_mean"] = values.mean()
-                row[f"{metric}_std"] = values.std(ddof=1) if len(values) > 1 else math.nan
-        rows.append(row)
-    table = pd.DataFrame(rows)
-    if reference is not None and not reference.empty:
-        table = pd.concat([table, reference], ignore_index=True, sort=False)
-    if "fid_mean" in table:
-        table = table.sort_values("fid_mean", na_position="last", kind="stable")
-    return table.reset_index(drop=True)

@@ -33,6 +33,7 @@ from ganbench.datasets import Dataset, EvalOptions, Evaluator
 from ganbench.errors import GanbenchError
 from ganbench.losses import OPTIMIZERS, Hyperparams
 from ganbench.models import INIT_SCHEMES, init_weights
+from ganbench.tables import REFERENCE_LOSS, Tables, write_tables
 from ganbench.trainer import PRECISIONS, TrainConfig, generate, train
 
 GRID_SEED = 1234  # the fixed noise of every sample grid, so grids compare across cells
@@ -321,8 +322,9 @@ def run_cell(
     return row, curves
 
 
-def run(spec: RunSpec, log: Callable[[str], None] | None = None) -> pd.DataFrame:
-    """Run every (loss, seed) cell of ``spec``; return the summary rows of its setups."""
+def run(spec: RunSpec, log: Callable[[str], None] | None = None) -> Tables:
+    """Run every (loss, seed) cell of ``spec``; rewrite summary.csv and comparisons.csv; return
+    the rows of both tables that concern this run's setups (see :func:`rows_about`)."""
     log = log or (lambda msg: print(msg, file=sys.stderr))
     spec = with_defaults(spec)
     validate(spec)
@@ -347,7 +349,7 @@ def run(spec: RunSpec, log: Callable[[str], None] | None = None) -> pd.DataFrame
         evaluator = dataset.make_evaluator(dataclasses.replace(spec.eval, device=str(device)))
         if evaluator is not None:
             reference = pd.DataFrame(
-                [{"loss": "(real data)", "dataset": spec.dataset, **evaluator.reference()}]
+                [{"loss": REFERENCE_LOSS, "dataset": spec.dataset, **evaluator.reference()}]
             )
 
     setups: set[str] = set()
@@ -362,11 +364,16 @@ def run(spec: RunSpec, log: Callable[[str], None] | None = None) -> pd.DataFrame
             R.append_rows(spec.out / R.RUNS, [row])
             R.append_rows(spec.out / R.CURVES, curves)
     with R.lock(spec.out):
-        runs = R.read_csv(spec.out / R.RUNS)
-        summary = R.summarize(runs, reference)
-        R.write_csv(spec.out / R.SUMMARY, summary)
-    mine = summary["setup"].isin(setups) if "setup" in summary else None
-    if mine is not None:
-        mine |= summary["loss"] == "(real data)"
-        return summary[mine].reset_index(drop=True)
-    return summary
+        tables = write_tables(spec.out, reference)
+    return rows_about(tables, setups)
+
+
+def rows_about(tables: Tables, setups: set[str]) -> Tables:
+    """The rows of ``tables`` about ``setups``: their arms, the real-data floor, and every
+    comparison with at least one of them on either side."""
+    summary, comparisons = tables.summary, tables.comparisons
+    if "setup" in summary:
+        keep = summary["setup"].isin(setups) | (summary["loss"] == REFERENCE_LOSS)
+        summary = summary[keep].reset_index(drop=True)
+    keep = comparisons["setup_a"].isin(setups) | comparisons["setup_b"].isin(setups)
+    return Tables(summary, comparisons[keep].reset_index(drop=True))

@@ -39,8 +39,16 @@ def test_run_writes_runs_curves_summary_and_grids(tiny_mnist, tmp_path, capsys):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     summary = pd.read_csv(out / "summary.csv")
     assert set(summary["loss"]) == {"wgan", "minimax"}
+    comparisons = pd.read_csv(out / "comparisons.csv")  # no FID here: the pair, no statistics
+    assert list(zip(comparisons.loss_a, comparisons.loss_b, strict=True)) == [("wgan", "minimax")]
+    assert (comparisons.n_a[0], comparisons.n_b[0], bool(comparisons.significant[0])) == (
+        0,
+        0,
+        False,
+    )
     printed = capsys.readouterr().out
     assert "wgan" in printed and "minimax" in printed and "img/s" in printed
+    assert "comparisons.csv" in printed and "loss a" not in printed  # no FIDs: nothing tested
 
 
 def test_new_runs_add_rows_and_never_destroy_earlier_ones(tiny_mnist, tmp_path):

@@ -1,0 +1,146 @@
+"""Tables for people: the summary and comparisons as the terminal and report.md show them.
+
+Every view returns strings (4 significant digits, ``-`` for missing), so ``DataFrame.to_string``
+and :func:`markdown_table` show the same cells.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ganbench import stats
+from ganbench.tables import BUDGET, EVAL_KEYS
+
+# summary.csv column -> the heading people read (terminal and report.md)
+SUMMARY_VIEW = {
+    "loss": "loss",
+    "generator": "generator",
+    "steps": "steps",
+    "n_runs": "runs",
+    "n_ok": "ok",
+    "fid_mean": "FID",
+    "fid_std": "FID std",
+    "fid_ci": "FID 95% CI",
+    "is_mean_mean": "IS",
+    "is_mean_std": "IS std",
+    "classes_covered_mean": "classes",
+    "train_images_per_s_mean": "img/s",
+    "fid_at_wall_s_mean": "FID @ equal time",
+    "fid_at_train_gflop_mean": "FID @ equal FLOPs",
+}
+MATCHED_VIEW = {
+    "fid_mean": "FID (final)",
+    "matched_wall_s": "matched s",
+    "fid_at_wall_s_n": "n (time)",
+    "fid_at_wall_s_mean": "FID @ equal time",
+    "fid_at_wall_s_std": "std (time)",
+    "matched_train_gflop": "matched GFLOP",
+    "fid_at_train_gflop_n": "n (FLOPs)",
+    "fid_at_train_gflop_mean": "FID @ equal FLOPs",
+    "fid_at_train_gflop_std": "std (FLOPs)",
+}
+COMPARISON_VIEW = {
+    "loss_a": "loss a",
+    "loss_b": "loss b",
+    "n_a": "n a",
+    "n_b": "n b",
+    "fid_diff": "FID a-b",
+    "fid_diff_ci": "95% CI",
+    "p_value": "p",
+    "p_holm": "p (Holm)",
+    "sig": "sig.",
+}
+
+
+def fmt(value: Any) -> str:
+    """A table cell: 4 significant digits, whole numbers as integers, ``-`` for missing."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, bool | np.bool_):
+        return str(bool(value))
+    if isinstance(value, int | float | np.integer | np.floating):
+        v = float(value)
+        return str(int(v)) if v.is_integer() and abs(v) < 1e15 else f"{v:.4g}"
+    return str(value)
+
+
+def _interval(frame: pd.DataFrame, low: str, high: str) -> pd.Series:
+    if low not in frame or high not in frame:
+        return pd.Series(math.nan, index=frame.index)
+    return pd.Series(
+        [
+            "-" if math.isnan(lo) or math.isnan(hi) else f"[{fmt(lo)}, {fmt(hi)}]"
+            for lo, hi in zip(frame[low].astype(float), frame[high].astype(float), strict=True)
+        ],
+        index=frame.index,
+        dtype=object,
+    )
+
+
+def summary_view(summary: pd.DataFrame) -> pd.DataFrame:
+    """The summary as people read it: chosen columns, headings, formatted cells (strings)."""
+    frame = summary.copy()
+    frame["fid_ci"] = _interval(frame, "fid_ci_low", "fid_ci_high")
+    if "fid_mean" not in summary:
+        frame = frame.drop(columns="fid_ci")
+    cols = [c for c in SUMMARY_VIEW if c in frame]
+    return frame[cols].rename(columns=SUMMARY_VIEW).map(fmt)
+
+
+def comparison_view(comparisons: pd.DataFrame) -> pd.DataFrame:
+    """comparisons.csv as people read it; ``sig.`` is ``*`` where Holm's p < 0.05. Budget
+    columns appear where the table holds several budgets."""
+    frame = comparisons.copy()
+    frame["fid_diff_ci"] = _interval(frame, "fid_diff_ci_low", "fid_diff_ci_high")
+    frame["sig"] = ["*" if s is True else "" for s in frame["significant"]]
+    if comparisons.empty:
+        frame["sig"] = pd.Series(dtype=object)
+    budget = [c for c in BUDGET + EVAL_KEYS if c in frame]
+    varying = [c for c in budget if frame[c].nunique(dropna=False) > 1]  # several budgets
+    cols = varying + [c for c in COMPARISON_VIEW if c in frame]
+    return frame[cols].rename(columns=COMPARISON_VIEW).map(fmt)
+
+
+def significance_note(comparisons: pd.DataFrame) -> str:
+    """One paragraph: what ``*`` means, and the smallest p the seeds allow (Lucic et al. 2018)."""
+    tested = comparisons.dropna(subset=["p_value"]) if not comparisons.empty else comparisons
+    if not len(tested):
+        return (
+            f"No pair has FID values from at least {stats.MIN_VALUES} ok seeds on each side: "
+            "nothing was tested."
+        )
+    text = (
+        f"* = significant: two-sided Mann-Whitney U test, Holm-adjusted within each budget "
+        f"({len(tested)} tested pair(s) in all), p < {stats.ALPHA}."
+    )
+    pairs = zip(tested["n_a"], tested["n_b"], strict=True)
+    sizes = sorted({(int(a), int(b)) for a, b in pairs})
+    floors = ", ".join(f"{a} vs {b} seeds: {stats.min_mann_whitney_p(a, b):.3g}" for a, b in sizes)
+    text += f" The smallest p-value the test can give is 2/C(n_a+n_b, n_a) ({floors})"
+    if any(stats.min_mann_whitney_p(a, b) >= stats.ALPHA for a, b in sizes):
+        text += ": with so few seeds no difference can be significant, however large"
+    text += (
+        ". GAN objectives differ less than seed variance suggests (Lucic et al. 2018, 'Are "
+        "GANs Created Equal?'): compare with many seeds (6 vs 6 can reach p = 0.002)."
+    )
+    return text
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """A GitHub markdown table of ``frame``'s cells as they are (strings), no index."""
+    if frame.empty and not len(frame.columns):
+        return "(no rows)\n"
+
+    def cell(value: Any) -> str:
+        return fmt(value).replace("|", "\\|").replace("\n", " ")
+
+    lines = [
+        "| " + " | ".join(cell(c) for c in frame.columns) + " |",
+        "|" + "|".join(" --- " for _ in frame.columns) + "|",
+    ]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(False)]
+    return "\n".join(lines) + "\n"
