@@ -160,6 +160,22 @@ def hyperparams_for(loss: registry.Entry, generator: torch.nn.Module, spec: RunS
     return hp.replace(**dict(pair_defaults)).replace(**dict(spec.overrides))
 
 
+def checked_hyperparams(
+    loss: registry.Entry, generator: torch.nn.Module, spec: RunSpec
+) -> Hyperparams:
+    """:func:`hyperparams_for`, as a one-line :class:`GanbenchError` naming the loss and its
+    provider when the loss cannot be built or its values are invalid (before any training)."""
+    where = f"Loss {loss.name!r} (from {loss.provider})"
+    try:
+        hp = hyperparams_for(loss, generator, spec)
+    except Exception as exc:
+        raise GanbenchError(f"{where} cannot be built: {type(exc).__name__}: {exc}") from None
+    problems = hp.problems()
+    if problems:
+        raise GanbenchError(f"{where} has invalid hyperparameters: {'; '.join(problems)}")
+    return hp
+
+
 def config_hash(config: dict[str, Any]) -> str:
     blob = json.dumps(config, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:12]
@@ -337,7 +353,7 @@ def run(spec: RunSpec, log: Callable[[str], None] | None = None) -> pd.DataFrame
     _dry_forward(spec, dataset)
     G0 = registry.get_generator(spec.generator).factory()
     cells = [
-        Cell(registry.get_loss(name), seed, hyperparams_for(registry.get_loss(name), G0, spec))
+        Cell(registry.get_loss(name), seed, checked_hyperparams(registry.get_loss(name), G0, spec))
         for name in spec.losses
         for seed in spec.seeds
     ]
