@@ -137,6 +137,9 @@ def validate(spec: RunSpec) -> None:
     for key in ("lr_g", "lr_d", "n_critic"):
         if key in spec.overrides:
             _check_positive(f"--{key.replace('_', '-')}", spec.overrides[key])
+    for key in ("beta1", "beta2"):
+        if key in spec.overrides and not 0 <= spec.overrides[key] < 1:
+            raise GanbenchError(f"--{key} must be a number in [0, 1), got {spec.overrides[key]}")
     resolve_device(spec.device)
     _check_writable(spec.out)
 
