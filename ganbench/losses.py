@@ -7,6 +7,7 @@ Every logistic term is computed from logits with ``softplus``/``logsigmoid`` -- 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +40,38 @@ class Hyperparams:
         extras = dict(self.extras)
         extras.update(changes.pop("extras", {}) or {})
         return dataclasses.replace(self, extras=extras, **changes)
+
+    def problems(self) -> list[str]:
+        """What is invalid about these values, one phrase each; empty when all are valid.
+
+        Optimisers must be in :data:`OPTIMIZERS`, learning rates finite and > 0, betas in
+        ``[0, 1)``, ``n_critic`` an integer >= 1, and every ``extras`` value a finite number.
+        """
+        found = []
+        for key in ("optimizer_g", "optimizer_d"):
+            value = getattr(self, key)
+            if value not in OPTIMIZERS:
+                found.append(f"{key} must be one of {', '.join(OPTIMIZERS)}, got {value!r}")
+        for key in ("lr_g", "lr_d"):
+            value = getattr(self, key)
+            if not (_is_number(value) and math.isfinite(value) and value > 0):
+                found.append(f"{key} must be a finite number > 0, got {value!r}")
+        for key in ("beta1", "beta2"):
+            value = getattr(self, key)
+            if not (_is_number(value) and 0 <= value < 1):
+                found.append(f"{key} must be a number in [0, 1), got {value!r}")
+        if not (isinstance(self.n_critic, int) and not isinstance(self.n_critic, bool)) or (
+            self.n_critic < 1
+        ):
+            found.append(f"n_critic must be an integer >= 1, got {self.n_critic!r}")
+        for key, value in dict(self.extras).items():
+            if not (_is_number(value) and math.isfinite(value)):
+                found.append(f"extras[{key!r}] must be a finite number, got {value!r}")
+        return found
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 class Loss:

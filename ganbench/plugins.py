@@ -8,8 +8,8 @@ environment variable ``GANBENCH_LOAD_PLUGINS`` (read at that moment):
 - empty string: load none (built-ins only);
 - ``"ganbench-lsgan,ganbench-hinge"``: load only those distributions.
 
-A plugin that fails to import (or fails ``check_pending``) is skipped and remembered in
-:func:`broken_plugins`; everything else keeps working.
+A plugin that fails to import (or fails ``check_pending``, or raises inside a ``register_*``
+hook) is skipped and remembered in :func:`broken_plugins`; everything else keeps working.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ class PluginInfo:
 
 _pm: pluggy.PluginManager | None = None
 _infos: dict[str, PluginInfo] = {}
+_generation = 0  # bumped whenever the set of working plugins changes (registry cache key)
 
 
 def _new_manager() -> pluggy.PluginManager:
@@ -59,6 +60,8 @@ def _new_manager() -> pluggy.PluginManager:
 
 def _register(pm: pluggy.PluginManager, plugin: object, info: PluginInfo) -> None:
     """Register one plugin; on any failure record it as broken and leave the manager as it was."""
+    global _generation
+    _generation += 1
     try:
         pm.register(plugin, name=info.name)
         pm.check_pending()
@@ -88,7 +91,8 @@ def _wanted_distributions() -> set[str] | None:
 
 def load_plugins() -> pluggy.PluginManager:
     """Build the plugin manager: built-ins first, then installed entry points."""
-    global _pm
+    global _pm, _generation
+    _generation += 1
     _infos.clear()
     pm = _new_manager()
     for module_name in DEFAULT_PLUGINS:
@@ -130,7 +134,30 @@ def plugin_infos() -> list[PluginInfo]:
 
 
 def broken_plugins() -> list[PluginInfo]:
+    """The plugins that failed to load or to register, with their errors."""
     return [info for info in plugin_infos() if info.broken]
+
+
+def mark_broken(plugin_name: str, error: str) -> None:
+    """Record that a loaded plugin failed later (its ``register_*`` hook raised).
+
+    The plugin is unregistered, so none of its hooks is called again in this process.
+    """
+    global _generation
+    pm = get_plugin_manager()
+    info = _infos[plugin_name]
+    _infos[plugin_name] = PluginInfo(info.name, info.distribution, info.version, error)
+    plugin = pm.get_plugin(plugin_name)
+    if plugin is not None:
+        pm.unregister(plugin)
+    _generation += 1
+    print(f"ganbench: plugin {info.distribution} failed to load: {error}", file=sys.stderr)
+
+
+def generation() -> int:
+    """A number that changes whenever plugins are loaded, added or marked broken."""
+    get_plugin_manager()
+    return _generation
 
 
 def provider_of(plugin_name: str) -> PluginInfo:
@@ -140,6 +167,7 @@ def provider_of(plugin_name: str) -> PluginInfo:
 
 def reset() -> None:
     """Forget the loaded plugins (tests; a changed ``GANBENCH_LOAD_PLUGINS``)."""
-    global _pm
+    global _pm, _generation
     _pm = None
     _infos.clear()
+    _generation += 1

@@ -138,6 +138,9 @@ def validate(spec: RunSpec) -> None:
     for key in ("lr_g", "lr_d", "n_critic"):
         if key in spec.overrides:
             _check_positive(f"--{key.replace('_', '-')}", spec.overrides[key])
+    for key in ("beta1", "beta2"):
+        if key in spec.overrides and not 0 <= spec.overrides[key] < 1:
+            raise GanbenchError(f"--{key} must be a number in [0, 1), got {spec.overrides[key]}")
     resolve_device(spec.device)
     _check_writable(spec.out)
 
@@ -159,6 +162,22 @@ def hyperparams_for(loss: registry.Entry, generator: torch.nn.Module, spec: RunS
     hp = loss.factory().defaults
     pair_defaults = getattr(generator, "loss_hyperparams", {}).get(loss.name, {})
     return hp.replace(**dict(pair_defaults)).replace(**dict(spec.overrides))
+
+
+def checked_hyperparams(
+    loss: registry.Entry, generator: torch.nn.Module, spec: RunSpec
+) -> Hyperparams:
+    """:func:`hyperparams_for`, as a one-line :class:`GanbenchError` naming the loss and its
+    provider when the loss cannot be built or its values are invalid (before any training)."""
+    where = f"Loss {loss.name!r} (from {loss.provider})"
+    try:
+        hp = hyperparams_for(loss, generator, spec)
+    except Exception as exc:
+        raise GanbenchError(f"{where} cannot be built: {type(exc).__name__}: {exc}") from None
+    problems = hp.problems()
+    if problems:
+        raise GanbenchError(f"{where} has invalid hyperparameters: {'; '.join(problems)}")
+    return hp
 
 
 def config_hash(config: dict[str, Any]) -> str:
@@ -339,7 +358,7 @@ def run(spec: RunSpec, log: Callable[[str], None] | None = None) -> Tables:
     _dry_forward(spec, dataset)
     G0 = registry.get_generator(spec.generator).factory()
     cells = [
-        Cell(registry.get_loss(name), seed, hyperparams_for(registry.get_loss(name), G0, spec))
+        Cell(registry.get_loss(name), seed, checked_hyperparams(registry.get_loss(name), G0, spec))
         for name in spec.losses
         for seed in spec.seeds
     ]

@@ -108,6 +108,28 @@ class _Clock:
         return end - start
 
 
+class _NoModuleTracking:
+    """Stands in for FlopCounterMode's ModuleTracker: every FLOP is counted as "Global"."""
+
+    parents = {"Global"}
+
+    def __enter__(self) -> _NoModuleTracking:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+class _TotalFlopCounter(FlopCounterMode):
+    """FlopCounterMode counting only the total. Its per-module tracker installs backward hooks
+    that make ``torch.autograd.grad`` inside a loss fail ("A leaf node was passed to
+    _will_engine_execute_node"), which gradient penalties (WGAN-GP) need."""
+
+    def __init__(self) -> None:
+        super().__init__(display=False)
+        self.mod_tracker = _NoModuleTracking()
+
+
 def _autocast(device: torch.device, precision: str):
     if precision == "bf16":
         return torch.autocast(device.type, dtype=torch.bfloat16)
@@ -164,7 +186,7 @@ def train(
     start = time.perf_counter()
     paused = 0.0  # seconds spent evaluating, excluded from training wall time
     logged = 0
-    flops = FlopCounterMode(display=False)
+    flops = _TotalFlopCounter()
     for step in range(config.steps):
         counting = step == 0  # count the FLOPs of the first (untimed) iteration
         if counting:

@@ -1,11 +1,13 @@
 import gzip
 import struct
+import types
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from ganbench import plugins
+from ganbench.hookspecs import hookimpl
 
 
 @pytest.fixture(autouse=True)
@@ -40,3 +42,20 @@ def tiny_mnist(tmp_path) -> Path:
         write_idx(d / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28)))
         write_idx(d / f"{prefix}-labels-idx1-ubyte", rng.integers(0, 10, (n,)), compress=True)
     return d
+
+
+@pytest.fixture
+def add_plugin():
+    """``add_plugin(hook, name, factory, distribution)``: an in-process plugin whose ``hook``
+    registers ``factory`` under ``name``, added next to the loaded plugins."""
+
+    def add(hook: str, name: str, factory, distribution: str = "ganbench-test") -> None:
+        module = types.ModuleType(f"plugin_{hook}_{name}")
+
+        def impl(register):
+            register(name, factory)
+
+        setattr(module, hook, hookimpl(impl))
+        plugins.add_plugin(module, module.__name__, distribution)
+
+    return add
