@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -11,18 +12,18 @@ import pandas as pd
 
 from ganbench.errors import GanbenchError
 
-TABLE_COLUMNS = {
+TABLE_COLUMNS = {  # identifying columns of the printed table, with their headings
     "loss": "loss",
     "generator": "generator",
     "steps": "steps",
     "n_runs": "runs",
     "n_ok": "ok",
-    "fid_mean": "FID",
-    "fid_std": "FID std",
-    "is_mean_mean": "IS",
-    "is_mean_std": "IS std",
-    "classes_covered_mean": "classes",
-    "train_images_per_s_mean": "img/s",
+}
+METRIC_HEADINGS = {  # short headings of well-known metrics; any other shows under its own name
+    "fid": "FID",
+    "is_mean": "IS",
+    "classes_covered": "classes",
+    "train_images_per_s": "img/s",
 }
 
 
@@ -114,9 +115,26 @@ def _seeds(args: argparse.Namespace) -> tuple[int, ...]:
 
 
 def format_table(summary: pd.DataFrame) -> str:
-    cols = [c for c in TABLE_COLUMNS if c in summary]
-    table = summary[cols].rename(columns=TABLE_COLUMNS)
-    return table.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.4g}")
+    """The summary as text: the identifying columns, then one ``mean ± std`` column per metric
+    the summary has (whatever the evaluator produced), throughput last."""
+    table = summary[[c for c in TABLE_COLUMNS if c in summary]].rename(columns=TABLE_COLUMNS)
+    for count in ("steps", "runs", "ok"):  # whole numbers, blank on the real-data row
+        if count in table:
+            table[count] = [str(int(v)) if pd.notna(v) else "-" for v in table[count]]
+    metrics = [c.removesuffix("_mean") for c in summary if c.endswith("_mean")]
+    metrics.sort(key=lambda m: m == "train_images_per_s")  # stable: evaluator order, then img/s
+    for metric in metrics:
+        std = summary.get(f"{metric}_std", pd.Series(math.nan, index=summary.index))
+        table[METRIC_HEADINGS.get(metric, metric)] = [
+            _mean_std(m, s) for m, s in zip(summary[f"{metric}_mean"], std, strict=True)
+        ]
+    return table.to_string(index=False, na_rep="-")
+
+
+def _mean_std(mean: float, std: float) -> str:
+    if pd.isna(mean):
+        return "-"
+    return f"{mean:.4g}" if pd.isna(std) else f"{mean:.4g} ± {std:.2g}"
 
 
 def cmd_run(args: argparse.Namespace) -> int:

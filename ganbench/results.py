@@ -81,13 +81,32 @@ def append_rows(path: Path, rows: Iterable[dict[str, Any]]) -> None:
     write_csv(path, frame)
 
 
-def summarize(runs: pd.DataFrame, reference: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Per (loss, generator, discriminator, dataset): seeds, status counts, mean/std of metrics.
+THROUGHPUT = ("train_images_per_s",)  # summarised for every run, after the evaluator's metrics
 
-    ``reference`` rows (the real-data floor) are appended with ``loss = "(real data)"``.
+
+def metric_columns(frame: pd.DataFrame) -> list[str]:
+    """The metric names listed in ``frame``'s ``metrics`` column (space-separated, as the runner
+    records each evaluator's metrics), in order of first appearance."""
+    names: list[str] = []
+    if "metrics" in frame:
+        for entry in frame["metrics"].dropna():
+            names += [n for n in str(entry).split() if n not in names]
+    return names
+
+
+def summarize(runs: pd.DataFrame, reference: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per (loss, generator, discriminator, dataset, steps, setup): seeds, status counts, and the
+    mean and std over the ok runs of every metric (``<metric>_mean``, ``<metric>_std``).
+
+    The metrics are those the evaluators produced (the ``metrics`` column of ``runs``), then the
+    training throughput. ``reference`` rows (the real-data floor, with the evaluator's raw keys
+    and a ``metrics`` column) are appended with ``loss = "(real data)"`` and each metric in its
+    ``<metric>_mean`` column.
     """
     if runs.empty:
         return pd.DataFrame()
+    metrics = metric_columns(runs)
+    metrics += [m for m in THROUGHPUT if m not in metrics]
     rows = []
     for key, group in runs.groupby(GROUP, sort=False, dropna=False):
         ok = group[group["status"] == "ok"]
@@ -95,7 +114,7 @@ def summarize(runs: pd.DataFrame, reference: pd.DataFrame | None = None) -> pd.D
         row["n_runs"] = len(group)
         row["n_ok"] = len(ok)
         row["seeds"] = " ".join(str(s) for s in sorted(group["seed"].unique()))
-        for metric in ("fid", "is_mean", "classes_covered", "train_images_per_s"):
+        for metric in metrics:
             if metric in ok and ok[metric].notna().any():
                 values = ok[metric].astype(float)
                 row[f"{metric}_mean"] = values.mean()
@@ -103,7 +122,12 @@ def summarize(runs: pd.DataFrame, reference: pd.DataFrame | None = None) -> pd.D
         rows.append(row)
     table = pd.DataFrame(rows)
     if reference is not None and not reference.empty:
-        table = pd.concat([table, reference], ignore_index=True, sort=False)
+        floor = reference.rename(columns={m: f"{m}_mean" for m in metric_columns(reference)})
+        table = pd.concat(
+            [table, floor.drop(columns="metrics", errors="ignore")],
+            ignore_index=True,
+            sort=False,
+        )
     if "fid_mean" in table:
         table = table.sort_values("fid_mean", na_position="last", kind="stable")
     return table.reset_index(drop=True)
