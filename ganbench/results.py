@@ -121,13 +121,13 @@ def summarize(runs: pd.DataFrame, reference: pd.DataFrame | None = None) -> pd.D
                 row[f"{metric}_std"] = values.std(ddof=1) if len(values) > 1 else math.nan
         rows.append(row)
     table = pd.DataFrame(rows)
-    if reference is not None and not reference.empty:
+    if "fid_mean" in table:
+        table = table.sort_values("fid_mean", na_position="last", kind="stable")
+    if reference is not None and not reference.empty:  # the real-data floor stays last
         floor = reference.rename(columns={m: f"{m}_mean" for m in metric_columns(reference)})
         table = pd.concat(
             [table, floor.drop(columns="metrics", errors="ignore")],
             ignore_index=True,
             sort=False,
         )
-    if "fid_mean" in table:
-        table = table.sort_values("fid_mean", na_position="last", kind="stable")
     return table.reset_index(drop=True)

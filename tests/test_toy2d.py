@@ -8,6 +8,7 @@ import torch
 
 from ganbench import registry
 from ganbench.cli import format_table, main
+from ganbench.datasets import metric_names
 from ganbench.mode_metrics import (
     ModeCoverageEvaluator,
     mode_histogram,
@@ -15,6 +16,7 @@ from ganbench.mode_metrics import (
     mode_metrics,
     modes_covered,
 )
+from ganbench.results import summarize
 
 
 @pytest.fixture
@@ -121,9 +123,11 @@ def test_mlp_2d_shapes_features_and_logit():
 
 
 def test_run_ring8_writes_mode_metrics_reference_and_scatter_plot(tmp_path, capsys):
+    threads = torch.get_num_threads()
     out = tmp_path / "res"
     args = ["run", "--dataset", "ring8", "--loss", "minimax", "--steps", "20", "--out", str(out)]
     assert main([*args, "--seed", "1"]) == 0
+    assert torch.get_num_threads() == threads  # mlp-2d's one-thread hint is undone after training
     runs = pd.read_csv(out / "runs.csv")
     row = runs.iloc[0]
     assert (row.status, row.generator, row.discriminator, row.steps) == (
@@ -175,3 +179,80 @@ def test_table_shows_mean_and_std_of_every_metric():
     assert lines[0].split() == ["loss", "steps", "runs", "ok", "FID", "class_kl", "img/s"]
     assert lines[1].split() == ["wgan", "100", "2", "2", "12.5", "±", "0.5", "0.1", "3000"]
     assert lines[2].split() == ["(real", "data)", "-", "-", "-", "1.25", "-", "-"]
+
+
+def test_metrics_are_what_the_evaluator_declares_else_its_numeric_scores():
+    class Plain:
+        n_samples = 2
+
+    class Declared(Plain):
+        metrics = ("b", "missing")
+
+    scores = {"fid": 3.5, "classes_covered": 10, "backbone": "x", "flag": True}
+    assert metric_names(Plain(), scores) == ["fid", "classes_covered"]
+    assert metric_names(Declared(), {"a": 1.0, "b": 2.0}) == ["b"]
+
+
+def test_summary_averages_each_groups_listed_metrics_and_names_the_floor_alike():
+    common = {"generator": "g", "discriminator": "d", "steps": 10, "status": "ok"}
+    runs = pd.DataFrame(
+        [
+            {
+                **common,
+                "loss": "a",
+                "dataset": "ring8",
+                "setup": "s1",
+                "seed": 0,
+                "modes": 4,
+                "eval_samples": 2500,
+                "metrics": "modes",
+                "train_images_per_s": 10.0,
+            },
+            {
+                **common,
+                "loss": "a",
+                "dataset": "ring8",
+                "setup": "s1",
+                "seed": 1,
+                "modes": 8,
+                "eval_samples": 2500,
+                "metrics": "modes",
+                "train_images_per_s": 30.0,
+            },
+            {
+                **common,
+                "loss": "a",
+                "dataset": "mnist",
+                "setup": "s2",
+                "seed": 0,
+                "fid": 5.0,
+                "metrics": "fid",
+                "train_images_per_s": 20.0,
+            },
+        ]
+    )
+    floor = pd.DataFrame(  # an image floor with a FID still goes after every run
+        [
+            {
+                "loss": "(real data)",
+                "dataset": "ring8",
+                "metrics": "modes fid",
+                "modes": 8,
+                "fid": 0.5,
+                "eval_samples": 2500,
+            }
+        ]
+    )
+    summary = summarize(runs, floor)
+    # sorted by FID where there is one (the mnist group), the rest after it in run order
+    assert list(zip(summary["loss"], summary["dataset"], strict=True)) == [
+        ("a", "mnist"),
+        ("a", "ring8"),
+        ("(real data)", "ring8"),
+    ]
+    mnist, ring, real = summary.to_dict("records")
+    assert (ring["modes_mean"], ring["modes_std"]) == (6.0, pytest.approx(2 * math.sqrt(2)))
+    assert ring["train_images_per_s_mean"] == 20.0 and math.isnan(ring["fid_mean"])
+    assert mnist["fid_mean"] == 5.0 and math.isnan(mnist["fid_std"])
+    assert (real["modes_mean"], real["fid_mean"], real["eval_samples"]) == (8, 0.5, 2500)
+    assert "eval_samples_mean" not in summary and "metrics" not in summary
