@@ -1,7 +1,8 @@
-"""The dataset contract: a seeded batch sampler in [0, 1] and the evaluator that scores samples."""
+"""The dataset contract: a seeded batch sampler and the evaluator that scores generated samples."""
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,11 @@ from torch import Tensor
 
 @dataclass(frozen=True)
 class EvalOptions:
-    """How generated samples are scored (image datasets: FID/IS backbone and sample count)."""
+    """How generated samples are scored, as the command line asked.
+
+    Image datasets read all of it (FID/IS backbone and sample count); a dataset with its own
+    metrics may ignore what does not apply (the 2-D datasets score a fixed 2500 samples).
+    """
 
     backbone: str = "mnist-classifier"
     fid_samples: int = 10000
@@ -22,7 +27,16 @@ class EvalOptions:
 
 
 class Evaluator(Protocol):
-    """Scores generated samples. Built by a dataset, so a dataset plugin brings its own metrics."""
+    """Scores generated samples. Built by the dataset (:meth:`Dataset.make_evaluator`), so a
+    dataset plugin brings its own metrics: MNIST gets FID/IS, the toy 2-D mixtures mode coverage,
+    and an external dataset whatever evaluator it returns.
+
+    The runner stores every key of :meth:`score` as a ``runs.csv`` column and :meth:`reference`
+    as the ``(real data)`` summary row. An evaluator may set ``metrics``: the names of the score
+    keys that are metrics (numbers to average over seeds, in the order tables show them); the
+    other keys describe how they were computed (a backbone name, a sample count). Without it,
+    every numeric key is a metric.
+    """
 
     n_samples: int  # how many generated samples :meth:`score` expects
 
@@ -31,8 +45,17 @@ class Evaluator(Protocol):
         ...
 
     def score(self, samples: Tensor) -> dict[str, Any]:
-        """Metrics of ``n_samples`` generated samples, floats in the dataset's ``[0, 1]`` range."""
+        """Metrics of ``n_samples`` generated samples, in the dataset's units (what its sampler
+        yields: floats in ``[0, 1]`` for images, raw points for the 2-D mixtures)."""
         ...
+
+
+def metric_names(evaluator: Evaluator, scores: dict[str, Any]) -> list[str]:
+    """The keys of ``scores`` that are metrics: the evaluator's ``metrics``, else numeric keys."""
+    declared = getattr(evaluator, "metrics", None)
+    if declared is not None:
+        return [name for name in declared if name in scores]
+    return [k for k, v in scores.items() if isinstance(v, numbers.Real) and not isinstance(v, bool)]
 
 
 class Dataset:
@@ -46,6 +69,9 @@ class Dataset:
     sample_shape: tuple[int, ...] = ()
     default_model: str = ""
     default_steps: int = 1000
+    # the range batches lie in: [0, 1] for images; None for data in its own units (2-D points),
+    # which generators with ``output_range = None`` produce directly
+    value_range: tuple[float, float] | None = (0.0, 1.0)
     preview_samples: int = 64  # samples drawn (from fixed noise) for the per-cell picture
     source: str = ""  # where the data came from, once loaded
 
@@ -59,7 +85,11 @@ class Dataset:
     def sampler(
         self, batch_size: int, generator: torch.Generator, device: torch.device
     ) -> Callable[[], Tensor]:
-        """A function returning one training batch (floats in [0, 1]) per call, seeded."""
+        """A function returning one training batch per call, drawn from ``generator`` (seeded).
+
+        Images are floats in [0, 1]; data in its own units (e.g. 2-D points) is returned as is,
+        for generators whose ``output_range`` is ``None``.
+        """
         raise NotImplementedError
 
     def make_evaluator(self, options: EvalOptions) -> Evaluator | None:

@@ -54,7 +54,14 @@ def register_generators(register: Register) -> None:
     ``output_shape`` (tuple: the shape of one sample, e.g. ``(1, 28, 28)``) and ``output_range``
     (``(low, high)``: the value range of its output, e.g. ``(0.0, 1.0)`` for a sigmoid or
     ``(-1.0, 1.0)`` for tanh; the trainer scales real data into this range and maps samples back
-    to the dataset's ``[0, 1]`` range for evaluation). ``forward(z)`` returns a batch of samples.
+    to the dataset's ``[0, 1]`` range for evaluation; ``None`` for a generator working in the
+    data's own units, e.g. 2-D points, which are then never scaled). ``forward(z)`` returns a
+    batch of samples.
+
+    Optionally ``loss_hyperparams``: per-objective defaults for this model, a dict from loss name
+    to :class:`ganbench.losses.Hyperparams` fields, e.g. ``{"wgan": {"lr_d": 1e-3}}``. They apply
+    over the loss's paper defaults and under command-line overrides. Optionally ``cpu_threads``
+    (int): the intra-op CPU threads to train with (tiny models are fastest on one); default all.
 
     :param register: ``register(name: str, factory: Callable[[], nn.Module]) -> None``.
     :return: nothing; the return value is ignored.
@@ -94,9 +101,10 @@ def register_datasets(register: Register) -> None:
     """Register training datasets.
 
     ``factory()`` must return a :class:`ganbench.datasets.Dataset`: it knows the shape of one
-    sample, builds a seeded batch sampler that yields floats in ``[0, 1]``, and declares how
-    generated samples are evaluated (``make_evaluator``), so a dataset plugin can bring its own
-    metrics.
+    sample, builds a seeded batch sampler (images: floats in ``[0, 1]``; other data in its own
+    units), names its default model pair and step budget, draws the per-cell picture, and
+    declares how generated samples are evaluated: ``make_evaluator`` returns a
+    :class:`ganbench.datasets.Evaluator`, so a dataset plugin brings its own metrics.
 
     :param register: ``register(name: str, factory: Callable[[], Dataset]) -> None``.
     :return: nothing; the return value is ignored.

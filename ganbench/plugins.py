@@ -28,6 +28,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "ganbench.default_plugins.losses",
     "ganbench.default_plugins.dcgan_mnist",
     "ganbench.default_plugins.datasets",
+    "ganbench.default_plugins.toy2d",
 )
 
 ENTRY_POINT_GROUP = "ganbench"

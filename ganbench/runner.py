@@ -29,7 +29,7 @@ import torch
 
 from ganbench import __version__, registry
 from ganbench import results as R
-from ganbench.datasets import Dataset, EvalOptions, Evaluator
+from ganbench.datasets import Dataset, EvalOptions, Evaluator, metric_names
 from ganbench.errors import GanbenchError
 from ganbench.losses import OPTIMIZERS, Hyperparams
 from ganbench.models import INIT_SCHEMES, init_weights
@@ -324,7 +324,8 @@ def run_cell(
             row["samples_png"] = str(grid.relative_to(spec.out))
         if evaluator is not None and result.status == "ok":
             samples = generate(G, evaluator.n_samples, EVAL_SEED_OFFSET + cell.seed, device)
-            row.update(evaluator.score(samples))
+            scores = evaluator.score(samples)
+            row.update(scores, metrics=" ".join(metric_names(evaluator, scores)))
     except Exception as exc:  # a failing plugin fails its own cell only
         row["status"] = "error"
         row["error"] = f"{type(exc).__name__}: {exc}"
@@ -367,8 +368,16 @@ def run(spec: RunSpec, log: Callable[[str], None] | None = None) -> Tables:
     if spec.eval.fid_samples > 0:
         evaluator = dataset.make_evaluator(dataclasses.replace(spec.eval, device=str(device)))
         if evaluator is not None:
+            floor = evaluator.reference()
             reference = pd.DataFrame(
-                [{"loss": REFERENCE_LOSS, "dataset": spec.dataset, **evaluator.reference()}]
+                [
+                    {
+                        "loss": REFERENCE_LOSS,
+                        "dataset": spec.dataset,
+                        "metrics": " ".join(metric_names(evaluator, floor)),
+                        **floor,
+                    }
+                ]
             )
 
     setups: set[str] = set()

@@ -64,6 +64,7 @@ NOT_METRICS = frozenset(
         "diverged_at",
         "steps_done",
         "fid_samples",
+        "eval_samples",
         "eval_every",
         "log_every",
     }

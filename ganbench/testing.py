@@ -584,7 +584,7 @@ def check_dataset(
     ``sample_shape`` is a tuple of positive ints; ``default_model`` names a registered
     generator and discriminator; ``default_steps`` is an int >= 1; after ``load(data_dir)``
     ``len()`` is >= 1; ``sampler(B, generator, cpu)()`` returns ``(B, *sample_shape)`` finite
-    floats in ``[0, 1]``, the same batches for the same seed; ``save_samples`` accepts a batch.
+    floats within ``value_range`` (``[0, 1]`` for images), the same batches for the same seed; ``save_samples`` accepts a batch.
 
     :raises AssertionError: naming the dataset and what is wrong.
     """
@@ -629,11 +629,13 @@ def check_dataset(
             raise _fail(label, f"a batch must have shape {(batch_size, *shape)}, got {got}")
         if not batch.is_floating_point() or not torch.isfinite(batch).all():
             raise _fail(label, "batches must be finite floating-point values")
-        if batch.min() < 0 or batch.max() > 1:
+        if ds.value_range is not None and (
+            batch.min() < ds.value_range[0] or batch.max() > ds.value_range[1]
+        ):
             raise _fail(
                 label,
                 f"batch values lie in [{batch.min().item():.4g}, {batch.max().item():.4g}]; "
-                "they must lie in [0, 1]",
+                f"they must lie in {list(ds.value_range)} (the dataset's value_range)",
             )
     again = first_batches()
     if not all(torch.equal(a, b) for a, b in zip(batches, again, strict=True)):

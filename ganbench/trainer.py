@@ -136,6 +136,20 @@ def _autocast(device: torch.device, precision: str):
     return contextlib.nullcontext()
 
 
+@contextlib.contextmanager
+def cpu_threads(n: int | None, device: torch.device):
+    """Run the block with ``n`` intra-op CPU threads (``None``, or not on CPU: unchanged)."""
+    if n is None or device.type != "cpu":
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def train(
     G: nn.Module,
     D: nn.Module,
@@ -150,7 +164,23 @@ def train(
     wall time ``wall_s`` and the training compute ``train_gflop`` so far (for equal-compute
     comparisons); every ``eval_every`` steps whatever ``evaluate(step)`` returns. Evaluation
     time is excluded from every timing.
+
+    On CPU, a generator's optional ``cpu_threads`` caps the intra-op threads while training:
+    tiny models (the 2-D MLPs) are many times faster on one thread than on several, which only
+    add synchronisation (and stall whenever another process holds a core).
     """
+    with cpu_threads(getattr(G, "cpu_threads", None), config.device):
+        return _train(G, D, loss, next_batch, config, evaluate)
+
+
+def _train(
+    G: nn.Module,
+    D: nn.Module,
+    loss: Loss,
+    next_batch: Callable[[], Tensor],
+    config: TrainConfig,
+    evaluate: Callable[[int], dict[str, float]] | None,
+) -> TrainResult:
     torch.set_flush_denormal(True)  # a saturated D produces denormals, which alone halve speed
     device, hp = config.device, config.hp
     G.to(device).train()

@@ -301,7 +301,8 @@ def test_a_wrong_dataset_fails_with_what_is_wrong():
     with pytest.raises(AssertionError) as err:
         check_dataset(Bytes)
     assert re.fullmatch(
-        r"dataset Bytes: batch values lie in \[0, 25\d\]; they must lie in \[0, 1\]",
+        r"dataset Bytes: batch values lie in \[0, 25\d\]; they must lie in \[0.0, 1.0\] "
+        r"\(the dataset.s value_range\)",
         str(err.value),
     ), str(err.value)
 

@@ -113,7 +113,9 @@ def test_unknown_name_suggests_closest_and_lists_available():
         "Unknown loss 'wgn'. Did you mean 'wgan'? "
         "Available: feature-matching, minimax, non-saturating, wgan"
     )
-    with pytest.raises(GanbenchError, match=r"^Unknown dataset 'zzz'\. Available: mnist$"):
+    with pytest.raises(
+        GanbenchError, match=r"^Unknown dataset 'zzz'\. Available: grid25, mnist, ring8$"
+    ):
         registry.get_dataset("zzz")
 
 

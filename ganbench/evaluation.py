@@ -1,0 +1,309 @@
+"""FID, IS and mode coverage of generated images, against the MNIST test split.
+
+:class:`ImageEvaluator` runs one backbone (see :mod:`ganbench.backbones`) over each batch once and
+feeds its outputs to torchmetrics' ``FrechetInceptionDistance`` (features, statistics in float64)
+and ``InceptionScore`` (logits, 10 splits), both given the backbone as an injected ``feature``
+module. Mode coverage (:func:`ganbench.metrics.class_coverage`) always comes from the
+``mnist-classifier``'s argmax, also under the ``inception`` backbone, whose 1008 ImageNet classes
+say nothing about digits.
+
+The real side of FID is the first ``min(fid_samples, len(test))`` images of the test split. Its
+sums (``sum f``, ``sum f f^T``, ``N``: torchmetrics' ``real_features_*`` states) are computed once
+and cached under the cache folder, keyed by backbone, split, sample count, data checksum and
+weights checksums, then loaded into the metric (``reset_real_features=False``), so each cell only
+extracts its generated samples' features. The test split's IS and coverage are cached with them.
+
+IS shuffles its rows before splitting (torchmetrics does); ganbench seeds that shuffle
+(``IS_SEED``) in a forked RNG, so IS is reproducible and the caller's RNG untouched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torchmetrics.image.fid import FrechetInceptionDistance
+from torchmetrics.image.inception import InceptionScore
+
+from ganbench import backbones as bb
+from ganbench.metrics import class_coverage
+
+IS_SPLITS = 10
+IS_SEED = 0
+REFERENCE_FORMAT = 1
+
+
+class _SharedForward:
+    """Runs the backbone (and the coverage classifier) once per batch, remembering the last batch,
+    so the FID and IS heads fed the same tensor share one forward pass."""
+
+    def __init__(self, backbone: bb.Backbone, classifier: bb.MnistClassifier) -> None:
+        self.backbone = backbone
+        self.classifier = classifier
+        self._input: Tensor | None = None
+        self._output: tuple[Tensor, Tensor, Tensor] | None = None
+
+    def __call__(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        if x is not self._input or self._output is None:
+            with torch.no_grad():
+                features, logits = self.backbone.features_and_logits(x)
+                if self.classifier is self.backbone:
+                    class_logits = logits
+                else:
+                    class_logits = self.classifier.logits(x)
+            self._input, self._output = x, (features, logits, class_logits)
+        return self._output
+
+    def clear(self) -> None:
+        self._input = self._output = None
+
+
+class _Head(nn.Module):
+    """The module injected into a torchmetrics metric: one output of :class:`_SharedForward`, in
+    float64. The backbone is held by a plain object, not as a submodule, so the metric's
+    ``set_dtype(torch.float64)`` converts the statistics but leaves the backbone in float32."""
+
+    def __init__(self, shared: _SharedForward, index: int, num_features: int | None = None):
+        super().__init__()
+        self.shared = shared
+        self.index = index
+        if num_features is not None:
+            self.num_features = num_features  # read by FrechetInceptionDistance
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.shared(x)[self.index].double()
+
+
+def _key_hash(*parts: str) -> str:
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+
+
+def _atomic_write_text(text: str, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+class ImageEvaluator:
+    """Scores generated MNIST-like images: FID and IS on a backbone, mode coverage from the
+    mnist-classifier. Construction loads (or trains) the backbone and loads (or computes and
+    caches) the test split's reference statistics, so it is the place to fail early.
+
+    ``reference()`` is the real-data floor: FID of the first ``fid_samples`` training images
+    against the test reference, and IS / coverage of the test reference images themselves.
+    ``score(samples)`` scores generated samples (floats in [0, 1], ``(N, 1, 28, 28)``, normally
+    ``N = fid_samples``; the returned ``fid_samples`` is the ``N`` actually scored).
+    """
+
+    def __init__(
+        self,
+        *,
+        backbone: str,
+        train_images: Tensor,
+        train_labels: Tensor,
+        test_images: Tensor,
+        test_labels: Tensor,
+        data_checksum: str,
+        fid_samples: int = 10000,
+        device: str | torch.device = "cpu",
+        cache_dir: Path | None = None,
+        inception_weights: Path | None = None,
+        log: bb.Log | None = None,
+        batch_size: int = 500,
+        classifier_epochs: int = bb.CLASSIFIER_EPOCHS,
+    ) -> None:
+        if backbone not in bb.BACKBONES:
+            raise bb.unknown_backbone_error(backbone)
+        if fid_samples < 2:
+            raise ValueError(f"fid_samples must be at least 2, got {fid_samples}")
+        self.log: bb.Log = log or bb._stderr
+        self.backbone_name = backbone
+        self.fid_samples = self.n_samples = int(fid_samples)
+        self.device = torch.device(device)
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else bb.cache_dir()
+        self.data_checksum = data_checksum
+        self.train_images = train_images
+        self.test_images = test_images
+        self.n_ref = min(self.fid_samples, len(test_images))
+
+        if backbone == "inception":  # fail on missing weights before training the classifier
+            bb.check_backbone(backbone, inception_weights, self.log)
+        self.classifier = bb.load_classifier(
+            train_images, train_labels, test_images, test_labels,
+            data_checksum=data_checksum, directory=self.cache_dir, epochs=classifier_epochs,
+            device=self.device, log=self.log,
+        )  # fmt: skip
+        self.classifier_accuracy = self.classifier.test_accuracy
+        if backbone == "inception":
+            self.backbone: bb.Backbone = bb.load_inception(
+                inception_weights, device=self.device, log=self.log
+            )
+        else:
+            self.backbone = self.classifier
+        self.batch_size = max(1, min(batch_size, self.backbone.max_batch))
+
+        self._shared = _SharedForward(self.backbone, self.classifier)
+        self._fid = FrechetInceptionDistance(
+            feature=_Head(self._shared, 0, self.backbone.num_features),
+            reset_real_features=False,
+            normalize=False,
+        )
+        self._fid.set_dtype(torch.float64)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
+            self._is = InceptionScore(feature=_Head(self._shared, 1), splits=IS_SPLITS)
+        self._fid.to(self.device)
+        self._is.to(self.device)
+
+        weights = _key_hash(self.backbone.weights_sha256, self.classifier.weights_sha256)
+        data = _key_hash(data_checksum)
+        stem = f"{backbone}-test{self.n_ref}-{data}-{weights}"
+        self.reference_path = self.cache_dir / f"fid-ref-{stem}.pt"
+        self.floor_path = self.cache_dir / f"fid-floor-{stem}-train{self.fid_samples}.json"
+        self._meta = {
+            "format": REFERENCE_FORMAT,
+            "backbone": backbone,
+            "split": "test",
+            "n": self.n_ref,
+            "data_checksum": data_checksum,
+            "weights_sha256": self.backbone.weights_sha256,
+            "classifier_sha256": self.classifier.weights_sha256,
+        }
+        self._test_metrics = self._load_or_compute_reference()
+
+    # ------------------------------------------------------------------ internals
+
+    def _batches(self, images: Tensor) -> Iterator[Tensor]:
+        """``images`` (uint8, or floats clamped to [0, 1]) as float32 batches on the device."""
+        if images.ndim != 4 or images.shape[1] != 1:
+            raise ValueError(f"expected images of shape (N, 1, H, W), got {tuple(images.shape)}")
+        for i in range(0, len(images), self.batch_size):
+            x = images[i : i + self.batch_size].to(self.device)
+            x = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float().clamp(0.0, 1.0)
+            yield x.contiguous()
+
+    @torch.no_grad()
+    def _feed(self, images: Tensor, *, real: bool) -> dict[str, Any]:
+        """Feed ``images`` to the FID metric (real or generated side) and to IS; return IS and
+        coverage of these images (the FID states stay in the metric)."""
+        self._is.reset()
+        class_logits = []
+        for x in self._batches(images):
+            self._fid.update(x, real=real)
+            self._is.update(x)
+            class_logits.append(self._shared(x)[2].cpu())
+        self._shared.clear()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(IS_SEED)
+            is_mean, is_std = self._is.compute()
+        self._is.reset()
+        covered, kl = class_coverage(torch.cat(class_logits))
+        return {
+            "is_mean": float(is_mean),
+            "is_std": float(is_std),
+            "classes_covered": covered,
+            "class_kl": kl,
+        }
+
+    def _fid_of(self, images: Tensor) -> tuple[float, dict[str, Any]]:
+        self._fid.reset()  # generated side only: reset_real_features=False keeps the reference
+        others = self._feed(images, real=False)
+        fid = float(self._fid.compute())
+        self._fid.reset()
+        return fid, others
+
+    def _read_reference(self) -> dict[str, Any] | None:
+        if not self.reference_path.exists():
+            return None
+        try:
+            record = torch.load(self.reference_path, map_location="cpu", weights_only=True)
+        except Exception:  # noqa: BLE001 - a corrupt cache is recomputed
+            return None
+        if not isinstance(record, dict) or any(record.get(k) != v for k, v in self._meta.items()):
+            return None
+        d = self.backbone.num_features
+        if tuple(record["real_features_cov_sum"].shape) != (d, d):
+            return None
+        return record
+
+    def _load_or_compute_reference(self) -> dict[str, Any]:
+        with bb._file_lock(self.reference_path):
+            record = self._read_reference()
+            if record is not None:
+                self.reference_source = f"cache {self.reference_path}"
+                self.log(f"reference statistics: loaded from {self.reference_path}")
+            else:
+                t0 = time.perf_counter()
+                self._fid.reset_real_features = True
+                self._fid.reset()
+                self._fid.reset_real_features = False
+                test_metrics = self._feed(self.test_images[: self.n_ref], real=True)
+                record = {
+                    **self._meta,
+                    "real_features_sum": self._fid.real_features_sum.cpu(),
+                    "real_features_cov_sum": self._fid.real_features_cov_sum.cpu(),
+                    "real_features_num_samples": self._fid.real_features_num_samples.cpu(),
+                    **test_metrics,
+                }
+                bb.atomic_save(record, self.reference_path)
+                self.reference_source = f"computed, cached at {self.reference_path}"
+                self.log(
+                    f"reference statistics: {self.backbone_name} on {self.n_ref} test images in "
+                    f"{time.perf_counter() - t0:.1f} s, cached at {self.reference_path}"
+                )
+        self._fid.real_features_sum = record["real_features_sum"].double().to(self.device)
+        self._fid.real_features_cov_sum = record["real_features_cov_sum"].double().to(self.device)
+        self._fid.real_features_num_samples = record["real_features_num_samples"].to(self.device)
+        return {k: record[k] for k in ("is_mean", "is_std", "classes_covered", "class_kl")}
+
+    # ------------------------------------------------------------------ public
+
+    def reference(self) -> dict[str, Any]:
+        """The real-data floor, scored like a cell: ``fid`` of the first ``fid_samples`` training
+        images against the test reference; ``is_mean``/``is_std``/``classes_covered``/``class_kl``
+        of the test reference images; plus ``backbone`` and ``fid_samples``. Cached as JSON."""
+        n_train = min(self.fid_samples, len(self.train_images))
+        try:
+            floor = json.loads(self.floor_path.read_text())
+            if floor.get("meta") != self._meta or floor.get("fid_samples") != n_train:
+                floor = None
+        except (OSError, ValueError):
+            floor = None
+        if floor is None:
+            fid, _ = self._fid_of(self.train_images[:n_train])
+            floor = {
+                "meta": self._meta,
+                "fid": fid,
+                **self._test_metrics,
+                "backbone": self.backbone_name,
+                "fid_samples": n_train,
+            }
+            _atomic_write_text(json.dumps(floor, indent=1), self.floor_path)
+        return {k: v for k, v in floor.items() if k != "meta"}
+
+    def score(self, samples: Tensor) -> dict[str, Any]:
+        """``fid`` (vs the test reference), ``is_mean``/``is_std`` (10 splits), ``classes_covered``
+        and ``class_kl`` of generated ``samples`` (floats in [0, 1], ``(N, 1, 28, 28)``, N >= 2),
+        plus ``backbone`` and ``fid_samples`` (= N)."""
+        if len(samples) < 2:
+            raise ValueError("score() needs at least 2 samples")
+        fid, others = self._fid_of(samples)
+        return {"fid": fid, **others, "backbone": self.backbone_name, "fid_samples": len(samples)}
