@@ -17,6 +17,8 @@ TABLE_COLUMNS = {
     "steps": "steps",
     "n_runs": "runs",
     "n_ok": "ok",
+    "n_diverged": "diverged",
+    "n_error": "failed",
     "fid_mean": "FID",
     "fid_std": "FID std",
     "is_mean_mean": "IS",
@@ -86,6 +88,19 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--backbone", default="mnist-classifier", help="mnist-classifier or inception")
     ev.add_argument("--inception-weights", type=Path, help="local InceptionV3 FID weights file")
     run.add_argument("--log-every", type=int, default=10, help="steps between curve points")
+    run.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=200,
+        metavar="N",
+        help="generator steps between checkpoints (in OUT/checkpoints/); 0: none (default 200)",
+    )
+    run.add_argument(
+        "--fresh",
+        action="store_true",
+        help="retrain every cell from step 0; by default a rerun skips finished cells and "
+        "resumes interrupted ones",
+    )
 
     sub.add_parser("list", help="registered losses, generators, discriminators, datasets")
     sub.add_parser("plugins", help="loaded plugins with versions")
@@ -143,6 +158,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             inception_weights=args.inception_weights,
         ),
         log_every=args.log_every,
+        checkpoint_every=args.checkpoint_every,
+        fresh=args.fresh,
     )
     start = time.perf_counter()
     summary = run(spec)
