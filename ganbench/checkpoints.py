@@ -52,8 +52,11 @@ def load(path: Path, config_hash: str, warn: Callable[[str], None]) -> dict[str,
 
     Missing: ``None`` silently. Unreadable, of another format or of another cell: ``None`` and a
     ``warn`` message saying the cell starts over. Tensors load on the CPU; the trainer moves
-    them to the device as it restores them.
+    them to the device as it restores them. Temp files of a save that was killed are removed.
     """
+    if path.parent.is_dir():
+        for partial in path.parent.glob(f".{path.stem}.*{path.suffix}"):
+            partial.unlink(missing_ok=True)
     if not path.is_file():
         return None
     try:

@@ -132,6 +132,14 @@ def finished_run(out: Path, config_hash: str) -> str | None:
     return None if done.empty else str(done["run_id"].iloc[-1])
 
 
+def remove_stale_temp_files(out: Path) -> None:
+    """Remove temp files of CSV writes that were killed. Call with :func:`lock` held: writers
+    hold it while their temp file exists, so any temp file seen then is an orphan."""
+    for name in (RUNS, CURVES, SUMMARY):
+        for partial in out.glob(f".{name}.*.tmp"):
+            partial.unlink(missing_ok=True)
+
+
 def record_cell(out: Path, row: dict[str, Any], curves: list[dict[str, Any]]) -> None:
     """Append one cell's results: its curves first, then its ``runs.csv`` row.
 
@@ -142,6 +150,7 @@ def record_cell(out: Path, row: dict[str, Any], curves: list[dict[str, Any]]) ->
     """
     with lock(out):
         check_runs_format(out)
+        remove_stale_temp_files(out)
         append_rows(out / CURVES, curves)
         append_rows(out / RUNS, [{**row, "format_version": RESULTS_FORMAT}])
 
