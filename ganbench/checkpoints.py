@@ -23,7 +23,9 @@ cell starts from step 0: it never fails a run.
 
 from __future__ import annotations
 
+import contextlib
 import random
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,7 @@ from ganbench.results import atomic_write_with
 
 CHECKPOINT_FORMAT = 1
 DIRECTORY = "checkpoints"
+STALE_TEMP_S = 60.0  # a save takes well under a second; an older temp file is a killed save's
 
 
 def path_for(out: Path, config_hash: str) -> Path:
@@ -52,11 +55,14 @@ def load(path: Path, config_hash: str, warn: Callable[[str], None]) -> dict[str,
 
     Missing: ``None`` silently. Unreadable, of another format or of another cell: ``None`` and a
     ``warn`` message saying the cell starts over. Tensors load on the CPU; the trainer moves
-    them to the device as it restores them. Temp files of a save that was killed are removed.
+    them to the device as it restores them. Temp files of this cell's saves that were killed
+    (older than :data:`STALE_TEMP_S`, so a save in progress elsewhere is left alone) are removed.
     """
     if path.parent.is_dir():
         for partial in path.parent.glob(f".{path.stem}.*{path.suffix}"):
-            partial.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                if time.time() - partial.stat().st_mtime > STALE_TEMP_S:
+                    partial.unlink()
     if not path.is_file():
         return None
     try:

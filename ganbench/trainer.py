@@ -63,7 +63,7 @@ class TrainResult:
     train_images_per_s: float = math.nan  # batch * generator steps / timed seconds
     d_step_ms: float = math.nan  # median-free mean of one discriminator step
     g_step_ms: float = math.nan
-    train_s: float = math.nan  # training wall time, evaluation during training excluded
+    train_s: float = math.nan  # training wall time of all starts, evaluation and saving excluded
     gflop_per_step: float = math.nan  # one generator step incl. its n_critic D steps (counted)
     curves: list[tuple[int, str, float]] = field(default_factory=list)
 

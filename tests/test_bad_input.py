@@ -68,15 +68,6 @@ def test_unwritable_out(tiny_mnist, tmp_path, capsys):
     )
 
 
-def test_cuda_without_gpu(tiny_mnist, tmp_path, capsys):
-    if torch.cuda.is_available():
-        pytest.skip("a GPU is present")
-    assert run(tiny_mnist, tmp_path / "res", "--loss", "minimax", "--device", "cuda") == 2
-    assert (
-        the_error(capsys) == "Device 'cuda' requested but no CUDA GPU is available. Use: cpu, auto"
-    )
-
-
 # ---- model pairs that do not fit: caught by one dry forward ------------------------------------
 
 
