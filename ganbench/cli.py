@@ -74,6 +74,19 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--backbone", default="mnist-classifier", help="mnist-classifier or inception")
     ev.add_argument("--inception-weights", type=Path, help="local InceptionV3 FID weights file")
     run.add_argument("--log-every", type=int, default=10, help="steps between curve points")
+    run.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=200,
+        metavar="N",
+        help="generator steps between checkpoints (in OUT/checkpoints/); 0: none (default 200)",
+    )
+    run.add_argument(
+        "--fresh",
+        action="store_true",
+        help="retrain every cell from step 0; by default a rerun skips finished cells and "
+        "resumes interrupted ones",
+    )
 
     report = sub.add_parser(
         "report", help="rebuild summary/comparisons and write plots and report.md for a results dir"
@@ -142,6 +155,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             inception_weights=args.inception_weights,
         ),
         log_every=args.log_every,
+        checkpoint_every=args.checkpoint_every,
+        fresh=args.fresh,
     )
     start = time.perf_counter()
     print_tables(run(spec))

@@ -80,6 +80,9 @@ class Loss:
     Subclasses set :attr:`defaults` (their paper's hyperparameters) and implement
     :meth:`d_loss` and :meth:`g_loss`. The trainer sets :attr:`hp` (defaults plus any command-line
     overrides) before training, so ``self.hp.extras`` holds the values actually used.
+
+    Keep no training state in a loss (counters, running averages): checkpoints hold the models,
+    optimisers and RNG states, and a resumed cell builds a fresh loss.
     """
 
     defaults: Hyperparams = Hyperparams()

@@ -2,7 +2,12 @@
 
 Every write rewrites the whole file to a temporary file in the same directory, fsyncs it and
 renames it over the old one, so a reader (or a kill at any moment) sees either the old or the new
-file, never half a row. A lock file serialises concurrent ``ganbench run`` processes.
+file, never half a row. A lock file serialises concurrent ``ganbench run`` processes, so each
+one's rows land, whatever the interleaving.
+
+``runs.csv`` carries its format in a ``format_version`` column (:data:`RESULTS_FORMAT`). A
+``runs.csv`` of another format (or none: written before the column existed, or not a results
+table at all) is never appended to or overwritten; :func:`check_runs_format` says how to proceed.
 """
 
 from __future__ import annotations
@@ -16,9 +21,16 @@ from typing import Any
 import pandas as pd
 from filelock import FileLock
 
+from ganbench.errors import GanbenchError
+
 RUNS = "runs.csv"
 CURVES = "curves.csv"
 SUMMARY = "summary.csv"
+
+RESULTS_FORMAT = 1  # the runs.csv layout; bump on a change older readers or writers would break
+FINISHED = ("ok", "diverged")  # statuses of a cell that needs no rerun; "error" rows are retried
+# Hex hashes can look like numbers ("123456789012", "1234e5678901"): always read them as text.
+TEXT_COLUMNS = {"run_id": str, "config_hash": str, "setup": str}
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -56,7 +68,9 @@ def write_csv(path: Path, frame: pd.DataFrame) -> None:
 
 
 def read_csv(path: Path) -> pd.DataFrame:
-    return pd.read_csv(path) if path.exists() and path.stat().st_size else pd.DataFrame()
+    if not (path.exists() and path.stat().st_size):
+        return pd.DataFrame()
+    return pd.read_csv(path, dtype=TEXT_COLUMNS)
 
 
 def lock(out: Path) -> FileLock:
@@ -76,3 +90,63 @@ def append_rows(path: Path, rows: Iterable[dict[str, Any]]) -> None:
     old = read_csv(path)
     frame = new if old.empty else pd.concat([old, new], ignore_index=True, sort=False)
     write_csv(path, frame)
+
+
+def check_runs_format(out: Path) -> None:
+    """Raise a one-line :class:`GanbenchError` unless ``out/runs.csv`` is absent, empty, or of
+    :data:`RESULTS_FORMAT` in every row."""
+    path = out / RUNS
+    how = f"use another --out, or move {path} away to start a new one"
+    try:
+        runs = read_csv(path)
+    except Exception as exc:  # not CSV at all, unreadable, ...
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise GanbenchError(
+            f"{path} is not a ganbench results table ({type(exc).__name__}: {first}); {how}"
+        ) from None
+    if runs.empty and not len(runs.columns):
+        return
+    if "format_version" not in runs:
+        found = "none (no format_version column)"
+    else:
+        versions = sorted(set(runs["format_version"].astype(str)))
+        if versions == [str(RESULTS_FORMAT)]:
+            return
+        found = ", ".join(versions)
+    raise GanbenchError(
+        f"{path} was written by an incompatible ganbench: results format {found}, this version "
+        f"writes {RESULTS_FORMAT}; {how}"
+    )
+
+
+def finished_run(out: Path, config_hash: str) -> str | None:
+    """The ``run_id`` of the latest ``ok``/``diverged`` row of cell ``config_hash``, or None."""
+    with lock(out):
+        runs = read_csv(out / RUNS)
+    if runs.empty or "config_hash" not in runs:
+        return None
+    done = runs[(runs["config_hash"] == config_hash) & runs["status"].isin(FINISHED)]
+    return None if done.empty else str(done["run_id"].iloc[-1])
+
+
+def remove_stale_temp_files(out: Path) -> None:
+    """Remove temp files of CSV writes that were killed. Call with :func:`lock` held: writers
+    hold it while their temp file exists, so any temp file seen then is an orphan."""
+    for name in (RUNS, CURVES, SUMMARY):
+        for partial in out.glob(f".{name}.*.tmp"):
+            partial.unlink(missing_ok=True)
+
+
+def record_cell(out: Path, row: dict[str, Any], curves: list[dict[str, Any]]) -> None:
+    """Append one cell's results: its curves first, then its ``runs.csv`` row.
+
+    The row is the commit mark of a cell (a rerun skips cells that have one), so it is written
+    last: a kill between the two files leaves curves without a row, which a rerun redoes under a
+    new ``run_id``, never a row without its curves. Refuses (one-line error) to touch a
+    ``runs.csv`` of another format, even one that appeared while this run was training.
+    """
+    with lock(out):
+        check_runs_format(out)
+        remove_stale_temp_files(out)
+        append_rows(out / CURVES, curves)
+        append_rows(out / RUNS, [{**row, "format_version": RESULTS_FORMAT}])

@@ -3,6 +3,15 @@
 Data flows one way: the CLI builds a :class:`RunSpec`; :func:`run` checks it (every name, number
 and path, before any training), trains each cell with :mod:`ganbench.trainer`, scores it with the
 dataset's evaluator, and appends rows to the results files after every cell.
+
+Resuming a sweep: a cell is identified by its ``config_hash``, a hash of everything that decides
+its results (names, seed, steps, batch size, precision, init, hyperparameters, device type, curve
+spacing, evaluation settings; not ``--checkpoint-every``, which changes nothing). Running the same
+command again skips every cell that already has an ``ok`` or ``diverged`` row in ``runs.csv``
+(``error`` rows are retried) and resumes interrupted cells from their checkpoint
+(:mod:`ganbench.checkpoints`). Every attempt gets a new ``run_id``; ``resumed_from_step`` says
+where a resumed one started. ``--fresh`` retrains every cell from step 0 and appends new rows; the
+earlier rows stay in ``runs.csv`` and the summary counts only the latest row of each cell.
 """
 
 from __future__ import annotations
@@ -27,14 +36,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ganbench import __version__, registry
+from ganbench import __version__, checkpoints, registry
 from ganbench import results as R
 from ganbench.datasets import Dataset, EvalOptions, Evaluator, metric_names
 from ganbench.errors import GanbenchError
 from ganbench.losses import OPTIMIZERS, Hyperparams
 from ganbench.models import INIT_SCHEMES, init_weights
 from ganbench.tables import REFERENCE_LOSS, Tables, write_tables
-from ganbench.trainer import PRECISIONS, TrainConfig, generate, train
+from ganbench.trainer import PRECISIONS, ResumeError, TrainConfig, generate, train
 
 GRID_SEED = 1234  # the fixed noise of every sample grid, so grids compare across cells
 EVAL_SEED_OFFSET = 1_000_000  # evaluation noise is seeded apart from training noise
@@ -64,6 +73,8 @@ class RunSpec:
     eval: EvalOptions = EvalOptions()
     log_every: int = 10
     progress: bool = True
+    checkpoint_every: int = 200  # generator steps between checkpoints; 0: no checkpoints at all
+    fresh: bool = False  # retrain every cell from step 0, ignoring checkpoints and earlier rows
 
 
 @dataclass(frozen=True)
@@ -141,8 +152,14 @@ def validate(spec: RunSpec) -> None:
     for key in ("beta1", "beta2"):
         if key in spec.overrides and not 0 <= spec.overrides[key] < 1:
             raise GanbenchError(f"--{key} must be a number in [0, 1), got {spec.overrides[key]}")
+    _check_positive("--log-every", spec.log_every)
+    if spec.checkpoint_every < 0:
+        raise GanbenchError(
+            f"--checkpoint-every must be 0 (no checkpoints) or more, got {spec.checkpoint_every}"
+        )
     resolve_device(spec.device)
     _check_writable(spec.out)
+    R.check_runs_format(spec.out)
 
 
 def _check_writable(out: Path) -> None:
@@ -185,12 +202,47 @@ def config_hash(config: dict[str, Any]) -> str:
     return hashlib.sha256(blob).hexdigest()[:12]
 
 
+def cell_config(cell: Cell, spec: RunSpec, device: torch.device) -> dict[str, Any]:
+    """Everything that decides a cell's results: hashed into ``config_hash`` (seed included)
+    and ``setup`` (seed excluded)."""
+    return {
+        "loss": cell.loss.name,
+        "generator": spec.generator,
+        "discriminator": spec.discriminator,
+        "dataset": spec.dataset,
+        "seed": cell.seed,
+        "steps": spec.steps,
+        "batch_size": spec.batch_size,
+        "precision": spec.precision,
+        "init": spec.init,
+        "hyperparams": dataclasses.asdict(cell.hp),
+        "device": device.type,
+        "log_every": spec.log_every,
+        "eval": {
+            "fid_samples": spec.eval.fid_samples,
+            "backbone": spec.eval.backbone if spec.eval.fid_samples else None,
+        },
+    }
+
+
+def cell_hashes(cell: Cell, spec: RunSpec, device: torch.device) -> tuple[str, str]:
+    """``(config_hash, setup)`` of a cell: with and without its seed."""
+    config = cell_config(cell, spec, device)
+    return config_hash(config), config_hash({k: v for k, v in config.items() if k != "seed"})
+
+
 def _dry_forward(spec: RunSpec, dataset: Dataset) -> None:
     """Check that G's output fits D and the dataset, with one tiny forward pass."""
     G = registry.get_generator(spec.generator).factory()
     D = registry.get_discriminator(spec.discriminator).factory()
     with torch.no_grad():
-        x = G(torch.randn(2, G.z_dim))
+        try:
+            x = G(torch.randn(2, G.z_dim))
+        except Exception as exc:
+            raise GanbenchError(
+                f"Generator {spec.generator!r} fails on a dry forward of 2 noise vectors "
+                f"(z_dim {G.z_dim}): {_first_line(exc)}"
+            ) from None
         if tuple(x.shape[1:]) != tuple(dataset.sample_shape):
             raise GanbenchError(
                 f"Generator {spec.generator!r} makes samples of shape {tuple(x.shape[1:])}, but "
@@ -198,17 +250,20 @@ def _dry_forward(spec: RunSpec, dataset: Dataset) -> None:
             )
         try:
             y = D(x)
-        except RuntimeError as exc:
-            first = str(exc).splitlines()[0]
+        except Exception as exc:
             raise GanbenchError(
                 f"Discriminator {spec.discriminator!r} cannot take generator "
-                f"{spec.generator!r}'s output of shape {tuple(x.shape[1:])}: {first}"
+                f"{spec.generator!r}'s output of shape {tuple(x.shape[1:])}: {_first_line(exc)}"
             ) from None
         if tuple(y.shape) != (2,):
             raise GanbenchError(
                 f"Discriminator {spec.discriminator!r} must return one score per sample, shape "
                 f"(batch,), but returned {tuple(y.shape)}"
             )
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def _seed_everything(seed: int) -> None:
@@ -225,26 +280,18 @@ def run_cell(
     device: torch.device,
     log: Callable[[str], None],
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Train and score one cell; return its runs.csv row and curves.csv rows. Never raises
-    for a failing loss or model: the row gets ``status=error`` and the message."""
+    """Train (or resume) and score one cell; return its runs.csv row and curves.csv rows.
+
+    Never raises for a failing loss or model: the row gets ``status=error`` and the message.
+    With ``spec.checkpoint_every`` > 0 the cell resumes from its checkpoint, if it has a usable
+    one (unless ``spec.fresh``), and checkpoints as it trains (see :mod:`ganbench.checkpoints`).
+    """
     gen = registry.get_generator(spec.generator)
     disc = registry.get_discriminator(spec.discriminator)
     data = registry.get_dataset(spec.dataset)
     hp = cell.hp
-    config = {
-        "loss": cell.loss.name,
-        "generator": gen.name,
-        "discriminator": disc.name,
-        "dataset": data.name,
-        "seed": cell.seed,
-        "steps": spec.steps,
-        "batch_size": spec.batch_size,
-        "precision": spec.precision,
-        "init": spec.init,
-        "hyperparams": dataclasses.asdict(hp),
-    }
-    setup = config_hash({k: v for k, v in config.items() if k != "seed"})
-    chash = config_hash(config)
+    config = cell_config(cell, spec, device)
+    chash, setup = cell_hashes(cell, spec, device)
     run_id = f"{cell.loss.name}-s{cell.seed}-{chash[:8]}-{datetime.now():%Y%m%d%H%M%S}"
     row: dict[str, Any] = {
         "run_id": run_id,
@@ -274,10 +321,36 @@ def run_cell(
         "status": "error",
         "error": "",
         "diverged_at": None,
+        "diverged_reason": "",
     }
     curves: list[dict[str, Any]] = []
     start = time.perf_counter()
-    try:
+
+    # -- checkpoint: resume from it unless --fresh; a fresh start drops the old one -------------
+    ckpt_path = checkpoints.path_for(spec.out, chash)
+    resume = None
+    if spec.checkpoint_every:
+        if spec.fresh:
+            ckpt_path.unlink(missing_ok=True)
+        else:
+            resume = checkpoints.load(ckpt_path, chash, log)
+    noise_seeds = {"grid": GRID_SEED, "eval": EVAL_SEED_OFFSET + cell.seed}
+    if resume is not None:
+        noise_seeds = resume["noise"]  # the fixed sample/evaluation noise the cell began with
+        log(f"  resuming from step {resume['trainer']['progress']['step']} ({ckpt_path})")
+
+    def save_checkpoint(trainer_state: dict[str, Any]) -> None:
+        checkpoint = {
+            "format": checkpoints.CHECKPOINT_FORMAT,
+            "config_hash": chash,
+            "config": config,
+            "ganbench_version": __version__,
+            "noise": noise_seeds,
+            "trainer": trainer_state,
+        }
+        checkpoints.save(ckpt_path, checkpoint)
+
+    def train_from(resume_state: dict[str, Any] | None):
         _seed_everything(cell.seed)
         G = gen.factory()
         D = disc.factory()
@@ -285,13 +358,12 @@ def run_cell(
             init_weights(G, spec.init)
             init_weights(D, spec.init)
         row["init"] = spec.init or getattr(G, "init", "")
-        loss = cell.loss.factory()
-        sampler = dataset.sampler(spec.batch_size, torch.Generator().manual_seed(cell.seed), device)
+        data_rng = torch.Generator().manual_seed(cell.seed)
         result = train(
             G,
             D,
-            loss,
-            sampler,
+            cell.loss.factory(),
+            dataset.sampler(spec.batch_size, data_rng, device),
             TrainConfig(
                 steps=spec.steps,
                 batch_size=spec.batch_size,
@@ -302,12 +374,26 @@ def run_cell(
                 log_every=spec.log_every,
                 progress=spec.progress,
                 description=f"{cell.loss.name} seed {cell.seed}",
+                checkpoint_every=spec.checkpoint_every,
             ),
+            data_rng=data_rng,
+            resume=resume_state,
+            checkpoint=save_checkpoint if spec.checkpoint_every else None,
         )
+        return G, result
+
+    try:
+        try:
+            G, result = train_from(resume["trainer"] if resume is not None else None)
+        except ResumeError as exc:  # e.g. the model code changed under the same names
+            log(f"  checkpoint {ckpt_path} does not fit ({exc}); starting over")
+            G, result = train_from(None)
         row.update(
             status=result.status,
             diverged_at=result.diverged_at,
+            diverged_reason=result.diverged_reason,
             steps_done=result.steps_done,
+            resumed_from_step=result.resumed_from,
             train_images_per_s=result.train_images_per_s,
             d_step_ms=result.d_step_ms,
             g_step_ms=result.g_step_ms,
@@ -318,14 +404,16 @@ def run_cell(
         curves = [
             {"run_id": run_id, "step": s, "metric": m, "value": v} for s, m, v in result.curves
         ]
-        grid = spec.out / "samples" / f"{run_id}.png"
-        dataset.save_samples(generate(G, dataset.preview_samples, GRID_SEED, device), grid)
-        if grid.exists():
-            row["samples_png"] = str(grid.relative_to(spec.out))
-        if evaluator is not None and result.status == "ok":
-            samples = generate(G, evaluator.n_samples, EVAL_SEED_OFFSET + cell.seed, device)
-            scores = evaluator.score(samples)
-            row.update(scores, metrics=" ".join(metric_names(evaluator, scores)))
+        if result.status == "ok":  # a diverged G has non-finite weights: no picture, no scores
+            grid = spec.out / "samples" / f"{run_id}.png"
+            samples = generate(G, dataset.preview_samples, noise_seeds["grid"], device)
+            dataset.save_samples(samples, grid)
+            if grid.exists():
+                row["samples_png"] = str(grid.relative_to(spec.out))
+            if evaluator is not None:
+                samples = generate(G, evaluator.n_samples, noise_seeds["eval"], device)
+                scores = evaluator.score(samples)
+                row.update(scores, metrics=" ".join(metric_names(evaluator, scores)))
     except Exception as exc:  # a failing plugin fails its own cell only
         row["status"] = "error"
         row["error"] = f"{type(exc).__name__}: {exc}"
@@ -344,7 +432,11 @@ def run_cell(
 
 def run(spec: RunSpec, log: Callable[[str], None] | None = None) -> Tables:
     """Run every (loss, seed) cell of ``spec``; rewrite summary.csv and comparisons.csv; return
-    the rows of both tables that concern this run's setups (see :func:`rows_about`)."""
+    the rows of both tables that concern this run's setups (see :func:`rows_about`).
+
+    Cells finished earlier in ``spec.out`` are skipped and interrupted ones resumed (see the
+    module docstring), unless ``spec.fresh``.
+    """
     log = log or (lambda msg: print(msg, file=sys.stderr))
     spec = with_defaults(spec)
     validate(spec)
@@ -382,15 +474,22 @@ def run(spec: RunSpec, log: Callable[[str], None] | None = None) -> Tables:
 
     setups: set[str] = set()
     for i, cell in enumerate(cells, 1):
+        chash, setup = cell_hashes(cell, spec, device)
+        setups.add(setup)
+        label = f"[{i}/{len(cells)}] {cell.loss.name} seed {cell.seed}"
+        # Checked per cell, not once: another process on the same --out may have finished it.
+        done = None if spec.fresh else R.finished_run(spec.out, chash)
+        if done is not None:
+            log(f"{label}: finished earlier (run {done}), skipped; --fresh reruns it")
+            continue
         log(
-            f"[{i}/{len(cells)}] {cell.loss.name} seed {cell.seed} ({cell.hp.n_critic} critic "
-            f"steps per G step, {spec.steps} G steps)"
+            f"{label} ({cell.hp.n_critic} critic steps per G step, {spec.steps} G steps, "
+            f"cell {chash})"
         )
         row, curves = run_cell(cell, spec, dataset, evaluator, device, log)
-        setups.add(row["setup"])
-        with R.lock(spec.out):
-            R.append_rows(spec.out / R.RUNS, [row])
-            R.append_rows(spec.out / R.CURVES, curves)
+        if row["status"] == "diverged":
+            log(f"  diverged at step {row['diverged_at']} (non-finite {row['diverged_reason']})")
+        R.record_cell(spec.out, row, curves)
     with R.lock(spec.out):
         tables = write_tables(spec.out, reference)
     return rows_about(tables, setups)

@@ -65,6 +65,8 @@ NOT_METRICS = frozenset(
         "steps_done",
         "fid_samples",
         "eval_samples",
+        "resumed_from_step",
+        "format_version",
         "eval_every",
         "log_every",
     }
@@ -334,6 +336,14 @@ def _merge_reference(old: pd.DataFrame, new: pd.DataFrame | None) -> pd.DataFram
     return merged.drop_duplicates(key, keep="last").reset_index(drop=True)
 
 
+def latest_attempts(runs: pd.DataFrame) -> pd.DataFrame:
+    """Only the latest row of each cell (``config_hash``): a rerun (``--fresh``, or a retried
+    error) supersedes earlier attempts, which stay in runs.csv."""
+    if runs.empty or "config_hash" not in runs:
+        return runs
+    return runs.drop_duplicates("config_hash", keep="last").reset_index(drop=True)
+
+
 def write_tables(out: Path, reference: pd.DataFrame | None = None) -> Tables:
     """Rebuild ``out/summary.csv`` and ``out/comparisons.csv`` from runs.csv and curves.csv.
 
@@ -341,7 +351,7 @@ def write_tables(out: Path, reference: pd.DataFrame | None = None) -> Tables:
     them); ``reference`` rows replace those of the same dataset and evaluation. The caller holds
     :func:`ganbench.results.lock` for ``out``. Both files are written atomically.
     """
-    runs = R.read_csv(out / R.RUNS)
+    runs = latest_attempts(R.read_csv(out / R.RUNS))
     curves = R.read_csv(out / R.CURVES)
     reference = _merge_reference(R.read_csv(out / R.SUMMARY), reference)
     summary = summarize(runs, curves, reference)

@@ -584,7 +584,8 @@ def check_dataset(
     ``sample_shape`` is a tuple of positive ints; ``default_model`` names a registered
     generator and discriminator; ``default_steps`` is an int >= 1; after ``load(data_dir)``
     ``len()`` is >= 1; ``sampler(B, generator, cpu)()`` returns ``(B, *sample_shape)`` finite
-    floats within ``value_range`` (``[0, 1]`` for images), the same batches for the same seed; ``save_samples`` accepts a batch.
+    floats within ``value_range`` (``[0, 1]`` for images), the same batches for the same seed;
+    ``save_samples`` accepts a batch.
 
     :raises AssertionError: naming the dataset and what is wrong.
     """

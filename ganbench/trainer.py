@@ -8,17 +8,20 @@ only scores.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 from tqdm import tqdm
 
+from ganbench.checkpoints import rng_state, set_rng_state
 from ganbench.losses import Hyperparams, Loss
 
 PRECISIONS = ("fp32", "bf16")
@@ -28,8 +31,10 @@ PRECISIONS = ("fp32", "bf16")
 class TrainConfig:
     """One cell's training settings.
 
-    ``steps`` counts generator updates; ``warmup`` generator steps are excluded from timing;
-    ``log_every`` is the spacing of the loss curve points (each point is the mean over the window).
+    ``steps`` counts generator updates; ``warmup`` generator steps after each (re)start are
+    excluded from timing; ``log_every`` is the spacing of the loss curve points (each point is the
+    mean over the window) and of the divergence checks; ``checkpoint_every`` the spacing of the
+    checkpoints handed to ``train``'s ``checkpoint`` callback (0: none during training).
     """
 
     steps: int
@@ -43,20 +48,43 @@ class TrainConfig:
     progress: bool = True
     description: str = ""
     eval_every: int = 0  # >0: call ``evaluate(step)`` every that many steps (e.g. FID curves)
+    checkpoint_every: int = 0
 
 
 @dataclass
 class TrainResult:
     status: str = "ok"  # ok | diverged
-    diverged_at: int | None = None  # the generator step whose losses were first non-finite
+    diverged_at: int | None = None  # the generator step where NaN/Inf was first seen
+    diverged_reason: str = ""  # what went non-finite: "d_loss", "g_loss" or "parameters"
     steps_done: int = 0
+    resumed_from: int = 0  # the generator step this call started at (0: not resumed)
     final_d_loss: float = math.nan
     final_g_loss: float = math.nan
     train_images_per_s: float = math.nan  # batch * generator steps / timed seconds
     d_step_ms: float = math.nan  # median-free mean of one discriminator step
     g_step_ms: float = math.nan
-    train_s: float = math.nan  # training wall time, evaluation during training excluded
+    train_s: float = math.nan  # training wall time of all starts, evaluation and saving excluded
     gflop_per_step: float = math.nan  # one generator step incl. its n_critic D steps (counted)
+    curves: list[tuple[int, str, float]] = field(default_factory=list)
+
+
+@dataclass
+class _Progress:
+    """The loop's bookkeeping. Saved in every checkpoint, so a resumed run continues exactly."""
+
+    step: int = 0  # generator steps done
+    logged: int = 0  # steps whose losses are summarised on the curves
+    status: str = "ok"
+    diverged_at: int | None = None
+    diverged_reason: str = ""
+    final_d_loss: float = math.nan
+    final_g_loss: float = math.nan
+    gflop_per_step: float = math.nan  # counted on step 0 only, so a resumed run keeps it
+    train_s: float = 0.0  # training seconds up to the last save (all earlier starts)
+    timed_steps: int = 0  # generator steps in the sums below (warm-up after each start excluded)
+    d_s: float = 0.0  # seconds in discriminator phases of the timed steps
+    g_s: float = 0.0
+    step_s: float = 0.0
     curves: list[tuple[int, str, float]] = field(default_factory=list)
 
 
@@ -150,6 +178,10 @@ def cpu_threads(n: int | None, device: torch.device):
         torch.set_num_threads(before)
 
 
+class ResumeError(Exception):
+    """A checkpoint state does not fit the models, optimisers or step budget it was given to."""
+
+
 def train(
     G: nn.Module,
     D: nn.Module,
@@ -157,20 +189,51 @@ def train(
     next_batch: Callable[[], Tensor],
     config: TrainConfig,
     evaluate: Callable[[int], dict[str, float]] | None = None,
+    *,
+    data_rng: torch.Generator | None = None,
+    resume: dict[str, Any] | None = None,
+    checkpoint: Callable[[dict[str, Any]], None] | None = None,
 ) -> TrainResult:
     """Train ``G`` and ``D`` in place with ``loss``; return losses, timings and status.
 
     Curves: every ``log_every`` steps the mean D and G losses over the window, the training
     wall time ``wall_s`` and the training compute ``train_gflop`` so far (for equal-compute
     comparisons); every ``eval_every`` steps whatever ``evaluate(step)`` returns. Evaluation
-    time is excluded from every timing.
+    and checkpoint time are excluded from every timing.
+
+    Divergence: at every log point the window's losses and every parameter and floating-point
+    buffer of G and D are checked. NaN or Inf ends training with ``status="diverged"``,
+    ``diverged_at`` (the first step whose loss was non-finite; when only weights were, the log
+    point that saw them) and ``diverged_reason``.
+
+    Checkpoints: with ``checkpoint`` given, ``checkpoint(state)`` is called every
+    ``config.checkpoint_every`` steps and once when training ends (diverged or not). ``state``
+    holds live tensors, so the callback must serialise (or copy) it before returning. It holds the
+    models, optimisers, step, loss history, curves, timers and the RNG states: torch, numpy,
+    python, CUDA where used, the trainer's noise generator and ``data_rng``, the generator
+    ``next_batch`` draws from.
+
+    Resume: given such a state as ``resume`` (with ``G``, ``D``, ``loss`` and ``next_batch`` built
+    as for the first call), training continues at the state's step and, on CPU, ends with exactly
+    the weights, losses and curves of an uninterrupted run. A state of a finished (or diverged)
+    run trains no further. Raises :class:`ResumeError` if the state does not fit.
 
     On CPU, a generator's optional ``cpu_threads`` caps the intra-op threads while training:
     tiny models (the 2-D MLPs) are many times faster on one thread than on several, which only
     add synchronisation (and stall whenever another process holds a core).
     """
     with cpu_threads(getattr(G, "cpu_threads", None), config.device):
-        return _train(G, D, loss, next_batch, config, evaluate)
+        return _train(
+            G,
+            D,
+            loss,
+            next_batch,
+            config,
+            evaluate,
+            data_rng=data_rng,
+            resume=resume,
+            checkpoint=checkpoint,
+        )
 
 
 def _train(
@@ -180,44 +243,92 @@ def _train(
     next_batch: Callable[[], Tensor],
     config: TrainConfig,
     evaluate: Callable[[int], dict[str, float]] | None,
+    *,
+    data_rng: torch.Generator | None,
+    resume: dict[str, Any] | None,
+    checkpoint: Callable[[dict[str, Any]], None] | None,
 ) -> TrainResult:
     torch.set_flush_denormal(True)  # a saturated D produces denormals, which alone halve speed
     device, hp = config.device, config.hp
+
+    # -- set-up: models on the device, optimisers, the noise source, the loss history ------------
     G.to(device).train()
     D.to(device).train()
-    if len(G.output_shape) == 3:  # conv models: channels_last is faster on CPU and GPU
+    channels_last = len(G.output_shape) == 3
+    if channels_last:  # conv models: channels_last is faster on CPU and GPU
         G.to(memory_format=torch.channels_last)
         D.to(memory_format=torch.channels_last)
     loss.hp = hp
     opt_g = make_optimizer(hp.optimizer_g, G.parameters(), hp.lr_g, hp.beta1, hp.beta2)
     opt_d = make_optimizer(hp.optimizer_d, D.parameters(), hp.lr_d, hp.beta1, hp.beta2)
     noise = torch.Generator(device=device).manual_seed(config.seed)
+    # Per-step losses stay on the device; read back only at log points (no per-step host sync).
+    d_hist = torch.full((config.steps,), math.nan, device=device)
+    g_hist = torch.full((config.steps,), math.nan, device=device)
+    progress = _Progress()
+
+    # -- resume: continue exactly where a checkpoint left off -------------------------------------
+    if resume is not None:
+        try:
+            G.load_state_dict(resume["G"])
+            D.load_state_dict(resume["D"])
+            opt_g.load_state_dict(resume["opt_g"])
+            opt_d.load_state_dict(resume["opt_d"])
+            d_hist.copy_(resume["d_hist"])
+            g_hist.copy_(resume["g_hist"])
+            progress = _Progress(**resume["progress"])
+            # last: nothing above may draw random numbers after the states are back
+            set_rng_state(resume["rng"], noise=noise, data=data_rng)
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            first_line = (str(exc).strip().splitlines() or [""])[0]
+            raise ResumeError(f"{type(exc).__name__}: {first_line}") from exc
+
+    def state() -> dict[str, Any]:
+        return {
+            "progress": dataclasses.asdict(progress),
+            "d_hist": d_hist,
+            "g_hist": g_hist,
+            "G": G.state_dict(),
+            "D": D.state_dict(),
+            "opt_g": opt_g.state_dict(),
+            "opt_d": opt_d.state_dict(),
+            "rng": rng_state(device, noise=noise, data=data_rng),
+        }
+
+    first = progress.step
+    timed_from = first + min(config.warmup, (config.steps - first) // 2)  # warm-up after each start
     z_shape = (config.batch_size, G.z_dim)
-    channels_last = len(G.output_shape) == 3
 
     def real_batch() -> Tensor:
         x = from_unit(next_batch(), G.output_range)
         return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
-    # Per-step losses stay on the device; read back only at log points (no per-step host sync).
-    d_hist = torch.full((config.steps,), math.nan, device=device)
-    g_hist = torch.full((config.steps,), math.nan, device=device)
     clock = _Clock(device)
-    marks: list[tuple] = []
-    result = TrainResult()
+    marks: list[tuple] = []  # (start, after D phase, after G phase) of each timed step
     autocast = _autocast(device, config.precision)
     bar = tqdm(
         total=config.steps,
+        initial=first,
         desc=config.description,
         disable=not (config.progress and sys.stderr.isatty()),
         leave=False,
         dynamic_ncols=True,
     )
     start = time.perf_counter()
-    paused = 0.0  # seconds spent evaluating, excluded from training wall time
-    logged = 0
+    train_s_before = progress.train_s  # training seconds of earlier starts
+    paused = 0.0  # seconds spent evaluating or saving, excluded from training wall time
+
+    def elapsed() -> float:
+        return train_s_before + time.perf_counter() - start - paused
+
+    def save() -> None:
+        _fold_timings(marks, clock, progress, device)
+        progress.train_s = elapsed()
+        checkpoint(state())
+
     flops = _TotalFlopCounter()
-    for step in range(config.steps):
+    steps_left = range(first, config.steps) if progress.status == "ok" else range(0)
+    for step in steps_left:
         counting = step == 0  # count the FLOPs of the first (untimed) iteration
         if counting:
             flops.__enter__()
@@ -246,50 +357,115 @@ def _train(
         t2 = clock.now()
         if counting:
             flops.__exit__(None, None, None)
-            result.gflop_per_step = flops.get_total_flops() / 1e9
+            progress.gflop_per_step = flops.get_total_flops() / 1e9
         d_hist[step] = d_loss.detach()
         g_hist[step] = g_loss.detach()
-        if step >= min(config.warmup, config.steps // 2):
+        progress.step = step + 1
+        if step >= timed_from:
             marks.append((t0, t1, t2))
         bar.update(1)
 
-        if (step + 1) % config.log_every == 0 or step + 1 == config.steps:
-            window = slice(logged, step + 1)
-            d_win, g_win = d_hist[window].cpu(), g_hist[window].cpu()
-            bad = ~(torch.isfinite(d_win) & torch.isfinite(g_win))
-            if bad.any():
-                result.status = "diverged"
-                result.diverged_at = logged + int(bad.nonzero()[0, 0]) + 1
-                result.steps_done = step + 1
+        # -- log point: losses onto the curves; NaN/Inf in a loss or a weight ends the cell -------
+        if progress.step % config.log_every == 0 or progress.step == config.steps:
+            if not _log_point(progress, d_hist, g_hist, (G, D), elapsed()):
                 break
-            elapsed = time.perf_counter() - start - paused
-            result.curves += [
-                (step + 1, "d_loss", float(d_win.mean())),
-                (step + 1, "g_loss", float(g_win.mean())),
-                (step + 1, "wall_s", elapsed),
-                (step + 1, "train_gflop", (step + 1) * result.gflop_per_step),
-            ]
-            result.final_d_loss, result.final_g_loss = float(d_win[-1]), float(g_win[-1])
-            bar.set_postfix(d=f"{result.final_d_loss:.3f}", g=f"{result.final_g_loss:.3f}")
-            logged = step + 1
-            result.steps_done = step + 1
-        if evaluate is not None and config.eval_every and (step + 1) % config.eval_every == 0:
+            bar.set_postfix(d=f"{progress.final_d_loss:.3f}", g=f"{progress.final_g_loss:.3f}")
+        # -- evaluation during training (FID curves), excluded from timing -----------------------
+        if evaluate is not None and config.eval_every and progress.step % config.eval_every == 0:
             t_eval = time.perf_counter()
-            result.curves += [(step + 1, k, float(v)) for k, v in evaluate(step + 1).items()]
+            progress.curves += [(progress.step, k, float(v)) for k, v in evaluate(step + 1).items()]
             G.train()
             paused += time.perf_counter() - t_eval
+        # -- checkpoint, excluded from timing (the final one is saved after the loop) ------------
+        every = config.checkpoint_every
+        if (
+            checkpoint is not None
+            and every
+            and progress.step % every == 0
+            and progress.step < config.steps
+        ):
+            t_save = time.perf_counter()
+            save()
+            paused += time.perf_counter() - t_save
     bar.close()
     if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    result.train_s = time.perf_counter() - start - paused
-    if marks:
-        d_s = sum(clock.seconds(a, b) for a, b, _ in marks)
-        g_s = sum(clock.seconds(b, c) for _, b, c in marks)
-        total = sum(clock.seconds(a, c) for a, _, c in marks)
-        result.d_step_ms = 1000.0 * d_s / (len(marks) * hp.n_critic)
-        result.g_step_ms = 1000.0 * g_s / len(marks)
-        result.train_images_per_s = config.batch_size * len(marks) / total
-    return result
+        torch.cuda.synchronize(device)  # the queued steps belong to the training time
+
+    # -- wrap-up: timings, and the final checkpoint (the trained models; a run killed before its
+    #    results are written resumes here and trains no further) ---------------------------------
+    _fold_timings(marks, clock, progress, device)
+    train_s = elapsed()
+    if checkpoint is not None and progress.step > first:
+        save()
+    timed = progress.timed_steps
+    return TrainResult(
+        status=progress.status,
+        diverged_at=progress.diverged_at,
+        diverged_reason=progress.diverged_reason,
+        steps_done=progress.step,
+        resumed_from=first,
+        final_d_loss=progress.final_d_loss,
+        final_g_loss=progress.final_g_loss,
+        train_images_per_s=config.batch_size * timed / progress.step_s if timed else math.nan,
+        d_step_ms=1000.0 * progress.d_s / (timed * hp.n_critic) if timed else math.nan,
+        g_step_ms=1000.0 * progress.g_s / timed if timed else math.nan,
+        train_s=train_s,
+        gflop_per_step=progress.gflop_per_step,
+        curves=list(progress.curves),
+    )
+
+
+def _log_point(
+    progress: _Progress,
+    d_hist: Tensor,
+    g_hist: Tensor,
+    models: tuple[nn.Module, ...],
+    wall_s: float,
+) -> bool:
+    """Put the window since the last log point on the curves; False (and status diverged) if a
+    loss in it, or a weight now, is NaN or Inf."""
+    window = slice(progress.logged, progress.step)
+    d_win, g_win = d_hist[window].cpu(), g_hist[window].cpu()
+    bad = ~(torch.isfinite(d_win) & torch.isfinite(g_win))
+    if bad.any():
+        at = int(bad.nonzero()[0, 0])
+        progress.diverged_at = progress.logged + at + 1
+        progress.diverged_reason = "d_loss" if not torch.isfinite(d_win[at]) else "g_loss"
+    elif not _all_finite(models):
+        progress.diverged_at = progress.step  # first seen here; losses were still finite
+        progress.diverged_reason = "parameters"
+    if progress.diverged_at is not None:
+        progress.status = "diverged"
+        return False
+    step = progress.step
+    progress.curves += [
+        (step, "d_loss", float(d_win.mean())),
+        (step, "g_loss", float(g_win.mean())),
+        (step, "wall_s", wall_s),
+        (step, "train_gflop", step * progress.gflop_per_step),
+    ]
+    progress.final_d_loss, progress.final_g_loss = float(d_win[-1]), float(g_win[-1])
+    progress.logged = step
+    return True
+
+
+def _all_finite(models: tuple[nn.Module, ...]) -> bool:
+    """Every parameter and floating-point buffer (e.g. BatchNorm statistics) finite: one sync."""
+    tensors = [t for m in models for t in (*m.parameters(), *m.buffers()) if t.is_floating_point()]
+    return bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all()) if tensors else True
+
+
+def _fold_timings(marks: list[tuple], clock: _Clock, progress: _Progress, device) -> None:
+    """Add the timed steps in ``marks`` to ``progress``'s sums (so checkpoints carry them)."""
+    if not marks:
+        return
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)  # CUDA events must have completed before reading them
+    progress.timed_steps += len(marks)
+    progress.d_s += sum(clock.seconds(a, b) for a, b, _ in marks)
+    progress.g_s += sum(clock.seconds(b, c) for _, b, c in marks)
+    progress.step_s += sum(clock.seconds(a, c) for a, _, c in marks)
+    marks.clear()
 
 
 @torch.no_grad()

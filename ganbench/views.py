@@ -22,6 +22,8 @@ SUMMARY_VIEW = {
     "steps": "steps",
     "n_runs": "runs",
     "n_ok": "ok",
+    "n_diverged": "diverged",
+    "n_error": "failed",
     "fid_mean": "FID",
     "fid_std": "FID std",
     "fid_ci": "FID 95% CI",
