@@ -48,7 +48,10 @@ def assert_nothing_trained(out):
             "--checkpoint-every must be 0 (no checkpoints) or more, got -1",
         ),
         (["--batch-size", "257"], "--batch-size 257 is larger than dataset 'mnist' (256 samples)"),
-        (["--dataset", "mnits"], "Unknown dataset 'mnits'. Did you mean 'mnist'? Available: grid25, mnist, ring8"),
+        (
+            ["--dataset", "mnits"],
+            "Unknown dataset 'mnits'. Did you mean 'mnist'? Available: grid25, mnist, ring8",
+        ),
         (["--device", "tpu"], "Unknown device 'tpu'. Available: auto, cpu, cuda"),
     ],
 )

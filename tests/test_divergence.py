@@ -7,9 +7,9 @@ import torch
 
 from ganbench import plugins
 from ganbench.cli import main
-from ganbench.views import summary_view
 from ganbench.default_plugins.losses import NonSaturating
 from ganbench.hookspecs import hookimpl
+from ganbench.views import summary_view
 
 FAST = ["--steps", "6", "--batch-size", "8", "--fid-samples", "0", "--log-every", "2"]
 
