@@ -94,6 +94,7 @@ def atomic_save(obj: Any, path: Path) -> None:
             torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; cache files are ordinary files
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -529,3 +530,9 @@ def check_backbone(
         raise unknown_backbone_error(name)
     if name == "inception":
         _validate_inception_state(resolve_inception_weights(inception_weights, log))
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

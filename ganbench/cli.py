@@ -74,6 +74,20 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--backbone", default="mnist-classifier", help="mnist-classifier or inception")
     ev.add_argument("--inception-weights", type=Path, help="local InceptionV3 FID weights file")
     run.add_argument("--log-every", type=int, default=10, help="steps between curve points")
+    ev.add_argument(
+        "--eval-every",
+        type=int,
+        default=0,
+        metavar="K",
+        help="add FID/IS points to curves.csv every K steps (0: off)",
+    )
+    ev.add_argument(
+        "--eval-every-samples",
+        type=int,
+        default=2000,
+        metavar="N",
+        help="samples per curve point (fewer than --fid-samples: cheaper, biased up)",
+    )
     run.add_argument(
         "--checkpoint-every",
         type=int,
@@ -155,6 +169,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             inception_weights=args.inception_weights,
         ),
         log_every=args.log_every,
+        eval_every=args.eval_every,
+        eval_every_samples=args.eval_every_samples,
         checkpoint_every=args.checkpoint_every,
         fresh=args.fresh,
     )

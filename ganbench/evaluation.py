@@ -95,6 +95,7 @@ def _atomic_write_text(text: str, path: Path) -> None:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~bb._umask())  # mkstemp makes 0600; cache files are ordinary files
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

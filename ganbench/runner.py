@@ -72,6 +72,8 @@ class RunSpec:
     overrides: dict[str, Any] = field(default_factory=dict)
     eval: EvalOptions = EvalOptions()
     log_every: int = 10
+    eval_every: int = 0  # >0: FID/IS curve points every that many steps, on eval_every_samples
+    eval_every_samples: int = 2000
     progress: bool = True
     checkpoint_every: int = 200  # generator steps between checkpoints; 0: no checkpoints at all
     fresh: bool = False  # retrain every cell from step 0, ignoring checkpoints and earlier rows
@@ -153,6 +155,9 @@ def validate(spec: RunSpec) -> None:
         if key in spec.overrides and not 0 <= spec.overrides[key] < 1:
             raise GanbenchError(f"--{key} must be a number in [0, 1), got {spec.overrides[key]}")
     _check_positive("--log-every", spec.log_every)
+    if spec.eval_every < 0:
+        raise GanbenchError(f"--eval-every must be 0 (off) or more, got {spec.eval_every}")
+    _check_positive("--eval-every-samples", spec.eval_every_samples)
     if spec.checkpoint_every < 0:
         raise GanbenchError(
             f"--checkpoint-every must be 0 (no checkpoints) or more, got {spec.checkpoint_every}"
@@ -221,6 +226,11 @@ def cell_config(cell: Cell, spec: RunSpec, device: torch.device) -> dict[str, An
         "eval": {
             "fid_samples": spec.eval.fid_samples,
             "backbone": spec.eval.backbone if spec.eval.fid_samples else None,
+            **(
+                {"every": spec.eval_every, "every_samples": spec.eval_every_samples}
+                if spec.eval_every and spec.eval.fid_samples
+                else {}
+            ),
         },
     }
 
@@ -279,8 +289,14 @@ def run_cell(
     evaluator: Evaluator | None,
     device: torch.device,
     log: Callable[[str], None],
+    curve_evaluator: Evaluator | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Train (or resume) and score one cell; return its runs.csv row and curves.csv rows.
+
+    With ``curve_evaluator`` (``--eval-every``), the evaluator's numeric scores of
+    ``curve_evaluator.n_samples`` samples are added to the curves every ``spec.eval_every``
+    steps (e.g. ``fid``; fewer samples than the final score, so biased upwards: compare curve
+    points with curve points).
 
     Never raises for a failing loss or model: the row gets ``status=error`` and the message.
     With ``spec.checkpoint_every`` > 0 the cell resumes from its checkpoint, if it has a usable
@@ -359,6 +375,13 @@ def run_cell(
             init_weights(D, spec.init)
         row["init"] = spec.init or getattr(G, "init", "")
         data_rng = torch.Generator().manual_seed(cell.seed)
+
+        def evaluate(step: int) -> dict[str, float]:
+            assert curve_evaluator is not None
+            samples = generate(G, curve_evaluator.n_samples, noise_seeds["eval"], device)
+            scores = curve_evaluator.score(samples)
+            return {k: scores[k] for k in metric_names(curve_evaluator, scores)}
+
         result = train(
             G,
             D,
@@ -375,7 +398,9 @@ def run_cell(
                 progress=spec.progress,
                 description=f"{cell.loss.name} seed {cell.seed}",
                 checkpoint_every=spec.checkpoint_every,
+                eval_every=spec.eval_every if curve_evaluator is not None else 0,
             ),
+            evaluate if curve_evaluator is not None else None,
             data_rng=data_rng,
             resume=resume_state,
             checkpoint=save_checkpoint if spec.checkpoint_every else None,
@@ -455,10 +480,18 @@ def run(spec: RunSpec, log: Callable[[str], None] | None = None) -> Tables:
         for name in spec.losses
         for seed in spec.seeds
     ]
-    evaluator = None
+    evaluator = curve_evaluator = None
     reference = None
     if spec.eval.fid_samples > 0:
         evaluator = dataset.make_evaluator(dataclasses.replace(spec.eval, device=str(device)))
+        if spec.eval_every > 0:
+            curve_evaluator = dataset.make_evaluator(
+                dataclasses.replace(
+                    spec.eval,
+                    device=str(device),
+                    fid_samples=min(spec.eval_every_samples, spec.eval.fid_samples),
+                )
+            )
         if evaluator is not None:
             floor = evaluator.reference()
             reference = pd.DataFrame(
@@ -486,7 +519,7 @@ def run(spec: RunSpec, log: Callable[[str], None] | None = None) -> Tables:
             f"{label} ({cell.hp.n_critic} critic steps per G step, {spec.steps} G steps, "
             f"cell {chash})"
         )
-        row, curves = run_cell(cell, spec, dataset, evaluator, device, log)
+        row, curves = run_cell(cell, spec, dataset, evaluator, device, log, curve_evaluator)
         if row["status"] == "diverged":
             log(f"  diverged at step {row['diverged_at']} (non-finite {row['diverged_reason']})")
         R.record_cell(spec.out, row, curves)

@@ -31,11 +31,11 @@ from ganbench.runner import RunSpec, run
 
 DCGAN_ADAM = {"lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5}
 VARIANTS = {
+    "bn-tanh": ({"batchnorm": True, "tanh": True}, DCGAN_ADAM),
     "article": ({}, {}),
     "dcgan-adam": ({}, DCGAN_ADAM),
-    "tanh": ({"tanh": True}, DCGAN_ADAM),
     "bn": ({"batchnorm": True}, DCGAN_ADAM),
-    "bn-tanh": ({"batchnorm": True, "tanh": True}, DCGAN_ADAM),
+    "tanh": ({"tanh": True}, DCGAN_ADAM),
     "bn-tanh-ttur": ({"batchnorm": True, "tanh": True}, {**DCGAN_ADAM, "lr_g": 1e-4, "lr_d": 4e-4}),
 }
 

@@ -136,3 +136,51 @@ def test_cuda_without_gpu_is_a_clear_error(tiny_mnist, tmp_path, capsys):
         pytest.skip("a GPU is present")
     assert run(tiny_mnist, tmp_path / "r", "--loss", "wgan", "--device", "cuda") == 2
     assert "Device 'cuda' requested but no CUDA GPU is available" in capsys.readouterr().err
+
+
+def test_eval_every_adds_fid_points_to_the_curves(tiny_mnist, tmp_path, monkeypatch):
+    """--eval-every on tiny data: a stub evaluator counts its calls and what it scored."""
+    from ganbench.default_plugins.datasets import Mnist
+
+    calls = []
+
+    class Stub:
+        metrics = ("fid",)
+
+        def __init__(self, options):
+            self.n_samples = options.fid_samples
+
+        def reference(self):
+            return {"fid": 0.0}
+
+        def score(self, samples):
+            calls.append((self.n_samples, tuple(samples.shape)))
+            return {"fid": float(samples.mean()), "backbone": "stub"}
+
+    monkeypatch.setattr(Mnist, "make_evaluator", lambda self, options: Stub(options))
+    out = tmp_path / "res"
+    args = ["--loss", "minimax", "--fid-samples", "40", "--eval-every", "2"]
+    args += ["--eval-every-samples", "10", "--steps", "4"]
+    assert (
+        main(
+            [
+                "run",
+                "--data-dir",
+                str(tiny_mnist),
+                "--out",
+                str(out),
+                "--batch-size",
+                "16",
+                "--log-every",
+                "2",
+                *args,
+            ]
+        )
+        == 0
+    )
+    curves = pd.read_csv(out / "curves.csv")
+    fid = curves[curves.metric == "fid"]
+    assert list(fid["step"]) == [2, 4]
+    # two curve points on 10 samples, then the final score on 40
+    assert calls == [(10, (10, 1, 28, 28)), (10, (10, 1, 28, 28)), (40, (40, 1, 28, 28))]
+    assert pd.read_csv(out / "runs.csv").iloc[0]["fid"] > 0

@@ -58,3 +58,48 @@ def test_init_schemes_differ_and_zero_biases():
     assert G.dense[2].bias.abs().max() == 0
     with pytest.raises(ValueError, match="Unknown init 'lecun'. Available: xavier, he"):
         init_weights(G, "lecun")
+
+
+def test_bn_pair_differs_from_the_article_only_by_batchnorm_and_tanh():
+    torch.manual_seed(0)
+    article = registry.get_generator("dcgan-mnist").factory()
+    bn = registry.get_generator("dcgan-mnist-bn").factory()
+    assert bn.output_range == (-1.0, 1.0) and article.output_range == (0.0, 1.0)
+    kinds = [type(m).__name__ for m in bn.modules() if not isinstance(m, torch.nn.Sequential)]
+    assert kinds.count("BatchNorm1d") == 2 and kinds.count("BatchNorm2d") == 2
+    assert kinds[-1] == "Tanh"
+    # every other layer is the article's, with the same shapes
+    strip = ("BatchNorm1d", "BatchNorm2d", "Tanh", "Sigmoid")
+    shapes = [p.shape for n, p in bn.named_parameters() if "weight" in n and p.dim() > 1]
+    assert shapes == [p.shape for n, p in article.named_parameters() if "weight" in n]
+    article_kinds = [
+        type(m).__name__ for m in article.modules() if not isinstance(m, torch.nn.Sequential)
+    ]
+    assert [k for k in kinds if k not in strip][1:] == [k for k in article_kinds if k not in strip][
+        1:
+    ]
+    out = bn.eval()(torch.randn(3, 100) * 5)
+    assert out.shape == (3, 1, 28, 28) and out.min() >= -1 and out.max() <= 1
+    D_bn = registry.get_discriminator("dcgan-mnist-bn").factory()
+    D_article = registry.get_discriminator("dcgan-mnist").factory()
+    assert type(D_bn) is type(D_article)
+
+
+def test_bn_pair_carries_dcgan_adam_for_logistic_losses_and_wgan_keeps_its_paper():
+    from ganbench.runner import RunSpec, hyperparams_for
+
+    G = registry.get_generator("dcgan-mnist-bn").factory()
+    spec = RunSpec(losses=("minimax",))
+    ns = hyperparams_for(registry.get_loss("non-saturating"), G, spec)
+    assert (ns.optimizer_g, ns.lr_g, ns.lr_d, ns.beta1) == ("adam", 2e-4, 2e-4, 0.5)
+    wgan = hyperparams_for(registry.get_loss("wgan"), G, spec)
+    assert (wgan.optimizer_d, wgan.lr_d, wgan.n_critic, wgan.extras["clip"]) == (
+        "rmsprop",
+        5e-5,
+        5,
+        0.01,
+    )
+    override = hyperparams_for(
+        registry.get_loss("minimax"), G, RunSpec(("minimax",), overrides={"lr_g": 1e-3})
+    )
+    assert (override.lr_g, override.lr_d) == (1e-3, 2e-4)
