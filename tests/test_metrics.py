@@ -435,7 +435,7 @@ def test_inception_evaluator_end_to_end(tmp_path: Path, random_inception_weights
     assert floor["backbone"] == "inception" and floor["fid_samples"] == 20
     result = ev.score(torch.rand(20, 1, 28, 28))
     assert result["backbone"] == "inception" and math.isfinite(result["fid"])
-    assert 1.0 <= result["is_mean"] <= 1008
+    assert 1.0 - 1e-9 <= result["is_mean"] <= 1008  # IS >= 1 up to rounding
     # coverage comes from the mnist-classifier, also under inception
     assert 1 <= result["classes_covered"] <= 10
 
