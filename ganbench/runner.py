@@ -422,6 +422,7 @@ def run_cell(
             train_images_per_s=result.train_images_per_s,
             d_step_ms=result.d_step_ms,
             g_step_ms=result.g_step_ms,
+            gflop_per_step=result.gflop_per_step,
             train_s=result.train_s,
             final_d_loss=result.final_d_loss,
             final_g_loss=result.final_g_loss,

@@ -26,9 +26,17 @@ def test_run_writes_runs_curves_summary_and_grids(tiny_mnist, tmp_path, capsys):
     assert list(runs["status"]) == ["ok", "ok"]
     wgan, minimax = runs.iloc[0], runs.iloc[1]
     assert (wgan.n_critic, wgan.optimizer_d, wgan.lr_d) == (5, "rmsprop", 5e-5)
-    assert (minimax.n_critic, minimax.optimizer_g, minimax.lr_g) == (1, "adam", 1e-3)
+    # the default pair (dcgan-mnist-bn) gives the logistic losses DCGAN's Adam
+    assert (minimax.n_critic, minimax.optimizer_g, minimax.lr_g, minimax.beta1) == (
+        1,
+        "adam",
+        2e-4,
+        0.5,
+    )
+    assert set(runs["generator"]) == {"dcgan-mnist-bn"}
     assert (runs["seed"] == 3).all() and (runs["steps"] == 4).all()
     assert (runs["train_images_per_s"] > 0).all()
+    assert (runs["gflop_per_step"] > 0).all()  # counted with torch.utils.flop_counter
     curves = pd.read_csv(out / "curves.csv")
     assert list(curves.columns) == ["run_id", "step", "metric", "value"]
     assert set(curves["metric"]) == {"d_loss", "g_loss", "wall_s", "train_gflop"}
