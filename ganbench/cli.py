@@ -41,7 +41,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--discriminator", help="default: the generator's name (its pair)")
     run.add_argument("--dataset", default="mnist")
     run.add_argument(
-        "--steps", type=int, help="generator updates per cell (default: the dataset's)"
+        "--steps",
+        type=int,
+        help="generator updates per cell (default: the dataset's, or more where the model "
+        "pair says one of the run's objectives needs more, e.g. wgan on dcgan-mnist-bn)",
     )
     run.add_argument("--batch-size", type=int, default=128)
     run.add_argument("--seed", type=int, action="append", default=[], help="repeatable; default 0")

@@ -60,7 +60,10 @@ def register_generators(register: Register) -> None:
 
     Optionally ``loss_hyperparams``: per-objective defaults for this model, a dict from loss name
     to :class:`ganbench.losses.Hyperparams` fields, e.g. ``{"wgan": {"lr_d": 1e-3}}``. They apply
-    over the loss's paper defaults and under command-line overrides. Optionally ``cpu_threads``
+    over the loss's paper defaults and under command-line overrides. Optionally ``loss_steps``:
+    a dict from loss name to the generator steps that objective needs on this model; a run
+    without ``--steps`` that includes it gives every cell the largest such budget (equal terms).
+    Optionally ``cpu_threads``
     (int): the intra-op CPU threads to train with (tiny models are fastest on one); default all.
 
     :param register: ``register(name: str, factory: Callable[[], nn.Module]) -> None``.

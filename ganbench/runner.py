@@ -109,12 +109,23 @@ def with_defaults(spec: RunSpec) -> RunSpec:
     """Fill the model pair and step budget the dataset recommends where the user gave none."""
     dataset = registry.get_dataset(spec.dataset).factory()
     generator = spec.generator or dataset.default_model
+    steps = spec.steps
+    if steps is None:
+        steps = default_steps(dataset.default_steps, generator, spec.losses)
     return dataclasses.replace(
-        spec,
-        generator=generator,
-        discriminator=spec.discriminator or generator,
-        steps=spec.steps if spec.steps is not None else dataset.default_steps,
+        spec, generator=generator, discriminator=spec.discriminator or generator, steps=steps
     )
+
+
+def default_steps(dataset_steps: int, generator: str, losses: tuple[str, ...]) -> int:
+    """The step budget of a run without ``--steps``: the dataset's, or more where the pair says
+    (``loss_steps``) that one of the run's objectives needs more. Every cell of a run gets the
+    same budget, so the objectives are compared on equal terms."""
+    try:
+        wanted = getattr(registry.get_generator(generator).factory(), "loss_steps", {})
+    except Exception:  # unknown or broken generator: validate() says so, one line
+        wanted = {}
+    return max([dataset_steps, *(int(wanted[name]) for name in losses if name in wanted)])
 
 
 def validate(spec: RunSpec) -> None:
@@ -464,8 +475,16 @@ def run(spec: RunSpec, log: Callable[[str], None] | None = None) -> Tables:
     module docstring), unless ``spec.fresh``.
     """
     log = log or (lambda msg: print(msg, file=sys.stderr))
+    asked_steps = spec.steps
     spec = with_defaults(spec)
     validate(spec)
+    dataset_steps = registry.get_dataset(spec.dataset).factory().default_steps
+    if asked_steps is None and spec.steps != dataset_steps:
+        log(
+            f"{spec.steps} generator steps for every cell (an objective of this run needs them"
+            f" on {spec.generator}; {spec.dataset}'s default is {dataset_steps}; --steps N to"
+            " change)"
+        )
     device = resolve_device(spec.device)
     dataset: Dataset = registry.get_dataset(spec.dataset).factory()
     dataset.load(spec.data_dir)

@@ -4,6 +4,8 @@ import pandas as pd
 import pytest
 
 from ganbench.cli import main
+from ganbench.default_plugins.dcgan_mnist import WGAN_STEPS
+from ganbench.runner import RunSpec, with_defaults
 
 FAST = ["--steps", "4", "--batch-size", "16", "--fid-samples", "0", "--log-every", "2"]
 
@@ -192,3 +194,17 @@ def test_eval_every_adds_fid_points_to_the_curves(tiny_mnist, tmp_path, monkeypa
     # two curve points on 10 samples, then the final score on 40
     assert calls == [(10, (10, 1, 28, 28)), (10, (10, 1, 28, 28)), (40, (40, 1, 28, 28))]
     assert pd.read_csv(out / "runs.csv").iloc[0]["fid"] > 0
+
+
+@pytest.mark.parametrize(
+    ("losses", "generator", "expected"),
+    [
+        (("minimax", "non-saturating"), None, 300),  # mnist's default on its default pair
+        (("wgan", "minimax"), None, WGAN_STEPS),  # every cell gets what wgan needs
+        (("wgan",), "dcgan-mnist", 300),  # the article's pair declares no extra budget
+    ],
+)
+def test_default_budget_is_shared_and_covers_the_slowest_objective(losses, generator, expected):
+    spec = with_defaults(RunSpec(losses=losses, generator=generator))
+    assert spec.steps == expected
+    assert with_defaults(RunSpec(losses=losses, generator=generator, steps=7)).steps == 7
