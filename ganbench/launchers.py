@@ -23,6 +23,7 @@ after that the cell gets an ``error`` row (which a rerun retries) and the other 
 from __future__ import annotations
 
 import dataclasses
+import importlib.metadata as md
 import importlib.util
 import math
 import multiprocessing
@@ -37,8 +38,8 @@ from typing import Any
 
 import torch
 
+from ganbench import plugins, registry, runner
 from ganbench import results as R
-from ganbench import runner
 from ganbench.errors import GanbenchError
 
 RETRIES = 2  # extra attempts for a cell whose worker process died
@@ -51,6 +52,26 @@ def require_ray() -> None:
     """Raise the one-line install hint unless Ray can be imported (without importing it)."""
     if importlib.util.find_spec("ray") is None:
         raise GanbenchError(RAY_MISSING)
+
+
+def check_workers_can_build(spec: runner.RunSpec) -> None:
+    """Worker processes rebuild the registry from the built-in and installed plugins: refuse
+    (before any training) a sweep that uses a plugin registered in this process only."""
+    installed = set(plugins.DEFAULT_PLUGINS) | {
+        ep.name for ep in md.entry_points(group=plugins.ENTRY_POINT_GROUP)
+    }
+    used = [registry.get_loss(name) for name in spec.losses] + [
+        registry.get_generator(spec.generator),
+        registry.get_discriminator(spec.discriminator),
+        registry.get_dataset(spec.dataset),
+    ]
+    for entry in used:
+        if entry.plugin not in installed:
+            raise GanbenchError(
+                f"{entry.kind} {entry.name!r} comes from plugin {entry.plugin!r}, registered in "
+                "this process only, which worker processes (--jobs N, --launcher ray) cannot "
+                "see; install it as a plugin distribution (docs/plugins.md) or use --jobs 1"
+            )
 
 
 def run_cells(prep: runner.Prepared, log: Log) -> None:

@@ -200,6 +200,10 @@ def validate(spec: RunSpec) -> None:
             f"--checkpoint-every must be 0 (no checkpoints) or more, got {spec.checkpoint_every}"
         )
     _validate_launch(spec.launch)
+    if spec.launch.launcher == "ray" or spec.launch.jobs > 1:
+        from ganbench import launchers
+
+        launchers.check_workers_can_build(spec)
     cell_device(spec, check_available=spec.launch.launcher != "ray")  # Ray: the worker checks
     _check_writable(spec.out)
     R.check_runs_format(spec.out)

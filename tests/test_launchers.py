@@ -136,6 +136,20 @@ def test_ray_launcher_without_ray_says_how_to_install(tiny_mnist, tmp_path, caps
     assert not (out / "runs.csv").exists()
 
 
+def test_in_process_plugin_is_refused_for_worker_processes(
+    tiny_mnist, tmp_path, capsys, add_plugin
+):
+    from ganbench.default_plugins.losses import Minimax
+
+    add_plugin("register_losses", "minimax-here", Minimax)
+    out = tmp_path / "res"
+    assert sweep(tiny_mnist, out, "--loss", "minimax-here", "--jobs", "2") == 2
+    err = capsys.readouterr().err
+    assert "loss 'minimax-here' comes from plugin 'plugin_register_losses_minimax-here', " in err
+    assert "registered in this process only" in err and err.count("\n") == 1
+    assert not (out / "runs.csv").exists()
+
+
 # -- local process pool -------------------------------------------------------------------------
 
 
