@@ -235,6 +235,10 @@ def ray_cluster(plugin_dir, tmp_path_factory):
     temp = tmp_path_factory.mktemp("ray")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(plugin_dir)])}
     env.pop("RAY_ADDRESS", None)
+    # a private test cluster without token authentication, even where ~/.ray/auth_token exists
+    # (Ray writes one when `ray.init()` starts a local instance; with it, this head never
+    # answered the `ray status` below)
+    env["RAY_AUTH_MODE"] = "disabled"
     ray_bin = shutil.which("ray") or str(Path(sys.executable).with_name("ray"))
     head = subprocess.Popen(
         [
