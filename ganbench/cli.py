@@ -105,6 +105,43 @@ def _parser() -> argparse.ArgumentParser:
         "resumes interrupted ones",
     )
 
+    scale = run.add_argument_group(
+        "where cells run (docs/scale-out.md); results are the same files whichever launcher"
+    )
+    scale.add_argument(
+        "--launcher",
+        metavar="NAME",
+        help="local (this machine; default) or ray (Ray tasks; needs ganbench[ray])",
+    )
+    scale.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="local: run N cells at once in worker processes (default 1: in this process)",
+    )
+    scale.add_argument(
+        "--ray-address",
+        metavar="ADDR",
+        help="Ray cluster to join, e.g. 127.0.0.1:6379 (implies --launcher ray); "
+        "default: join the local Ray instance or start one",
+    )
+    scale.add_argument(
+        "--cpus-per-cell",
+        type=float,
+        metavar="C",
+        help="CPUs per cell: Ray's request (default 1; fractions allowed) and each worker's "
+        "torch threads (local pool default: cores / --jobs)",
+    )
+    scale.add_argument(
+        "--gpus-per-cell",
+        type=float,
+        default=0,
+        metavar="G",
+        help="ray: GPUs per cell (default 0; fractions share a GPU); with --device auto, "
+        "cells train on the GPU when G > 0",
+    )
+
     report = sub.add_parser(
         "report", help="rebuild summary/comparisons and write plots and report.md for a results dir"
     )
@@ -150,7 +187,7 @@ def print_tables(tables: Tables) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from ganbench.datasets import EvalOptions
-    from ganbench.runner import RunSpec, run
+    from ganbench.runner import LaunchOptions, RunSpec, run
 
     spec = RunSpec(
         losses=tuple(args.loss),
@@ -176,6 +213,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         eval_every_samples=args.eval_every_samples,
         checkpoint_every=args.checkpoint_every,
         fresh=args.fresh,
+        launch=LaunchOptions(
+            launcher=args.launcher or ("ray" if args.ray_address else "local"),
+            jobs=args.jobs,
+            ray_address=args.ray_address,
+            cpus_per_cell=args.cpus_per_cell,
+            gpus_per_cell=args.gpus_per_cell,
+        ),
     )
     start = time.perf_counter()
     print_tables(run(spec))

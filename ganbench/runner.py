@@ -49,6 +49,25 @@ GRID_SEED = 1234  # the fixed noise of every sample grid, so grids compare acros
 EVAL_SEED_OFFSET = 1_000_000  # evaluation noise is seeded apart from training noise
 
 
+LAUNCHERS = ("local", "ray")
+
+
+@dataclass(frozen=True)
+class LaunchOptions:
+    """Where and how many cells run at once (:mod:`ganbench.launchers`); never part of a cell's
+    ``config_hash``, so a sweep started by one launcher can be finished by another.
+
+    ``cpus_per_cell`` None: Ray reserves 1 CPU per cell; a local pool gives each worker
+    ``cpu_count // jobs`` torch threads; one local cell (``jobs`` 1) leaves torch's default.
+    """
+
+    launcher: str = "local"  # local: in this process (jobs 1) or a process pool; ray: Ray tasks
+    jobs: int = 1  # local: cells at once
+    ray_address: str | None = None  # None: start or join a local Ray instance
+    cpus_per_cell: float | None = None
+    gpus_per_cell: float = 0  # Ray's GPU request per cell
+
+
 @dataclass(frozen=True)
 class RunSpec:
     """Everything ``ganbench run`` was asked to do.
@@ -77,6 +96,7 @@ class RunSpec:
     progress: bool = True
     checkpoint_every: int = 200  # generator steps between checkpoints; 0: no checkpoints at all
     fresh: bool = False  # retrain every cell from step 0, ignoring checkpoints and earlier rows
+    launch: LaunchOptions = LaunchOptions()
 
 
 @dataclass(frozen=True)
@@ -86,18 +106,35 @@ class Cell:
     hp: Hyperparams
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str, check_available: bool = True) -> torch.device:
+    """``auto``, ``cpu`` or ``cuda[:N]`` as a device; ``check_available``: a CUDA name needs a GPU
+    in this process (off where the cell runs elsewhere, e.g. on a Ray worker)."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cpu":
         return torch.device("cpu")
     if name.startswith("cuda"):
-        if not torch.cuda.is_available():
+        if check_available and not torch.cuda.is_available():
             raise GanbenchError(
                 f"Device {name!r} requested but no CUDA GPU is available. Use: cpu, auto"
             )
-        return torch.device(name)
+        try:
+            return torch.device(name)
+        except RuntimeError:
+            pass
     raise GanbenchError(f"Unknown device {name!r}. Available: auto, cpu, cuda")
+
+
+def cell_device(spec: RunSpec, check_available: bool = True) -> torch.device:
+    """The device the cells of ``spec`` train on (it is part of their ``config_hash``).
+
+    Under Ray, ``auto`` means what the cell reserved: ``cuda`` with ``--gpus-per-cell`` > 0, else
+    ``cpu`` (never a GPU Ray did not give the cell), so the driver and every worker agree.
+    """
+    name = spec.device
+    if spec.launch.launcher == "ray" and name == "auto":
+        name = "cuda" if spec.launch.gpus_per_cell > 0 else "cpu"
+    return resolve_device(name, check_available)
 
 
 def _check_positive(name: str, value: float) -> None:
@@ -173,9 +210,45 @@ def validate(spec: RunSpec) -> None:
         raise GanbenchError(
             f"--checkpoint-every must be 0 (no checkpoints) or more, got {spec.checkpoint_every}"
         )
-    resolve_device(spec.device)
+    _validate_launch(spec.launch)
+    if spec.launch.launcher == "ray" or spec.launch.jobs > 1:
+        from ganbench import launchers
+
+        launchers.check_workers_can_build(spec)
+    cell_device(spec, check_available=spec.launch.launcher != "ray")  # Ray: the worker checks
     _check_writable(spec.out)
     R.check_runs_format(spec.out)
+
+
+def _validate_launch(launch: LaunchOptions) -> None:
+    if launch.launcher not in LAUNCHERS:
+        raise GanbenchError(
+            f"Unknown launcher {launch.launcher!r}. Available: {', '.join(LAUNCHERS)}"
+        )
+    if isinstance(launch.jobs, bool) or not isinstance(launch.jobs, int) or launch.jobs < 1:
+        raise GanbenchError(f"--jobs must be a whole number of at least 1, got {launch.jobs!r}")
+    if launch.cpus_per_cell is not None:
+        _check_positive("--cpus-per-cell", launch.cpus_per_cell)
+    gpus = launch.gpus_per_cell
+    if not (isinstance(gpus, int | float) and math.isfinite(gpus) and gpus >= 0):
+        raise GanbenchError(f"--gpus-per-cell must be 0 or a positive number, got {gpus!r}")
+    if launch.launcher == "local":
+        if launch.ray_address:
+            raise GanbenchError("--ray-address needs --launcher ray (or leave --launcher out)")
+        if gpus:
+            raise GanbenchError(
+                "--gpus-per-cell is Ray's GPU request per cell: use it with --launcher ray "
+                "(locally, --device picks the GPU)"
+            )
+    else:
+        if launch.jobs != 1:
+            raise GanbenchError(
+                "--jobs is for --launcher local; under Ray the cluster's free CPUs and GPUs "
+                "decide how many cells run at once (--cpus-per-cell, --gpus-per-cell)"
+            )
+        from ganbench import launchers
+
+        launchers.require_ray()
 
 
 def _check_writable(out: Path) -> None:
@@ -293,34 +366,16 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def run_cell(
-    cell: Cell,
-    spec: RunSpec,
-    dataset: Dataset,
-    evaluator: Evaluator | None,
-    device: torch.device,
-    log: Callable[[str], None],
-    curve_evaluator: Evaluator | None = None,
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Train (or resume) and score one cell; return its runs.csv row and curves.csv rows.
-
-    With ``curve_evaluator`` (``--eval-every``), the evaluator's numeric scores of
-    ``curve_evaluator.n_samples`` samples are added to the curves every ``spec.eval_every``
-    steps (e.g. ``fid``; fewer samples than the final score, so biased upwards: compare curve
-    points with curve points).
-
-    Never raises for a failing loss or model: the row gets ``status=error`` and the message.
-    With ``spec.checkpoint_every`` > 0 the cell resumes from its checkpoint, if it has a usable
-    one (unless ``spec.fresh``), and checkpoints as it trains (see :mod:`ganbench.checkpoints`).
-    """
+def base_row(cell: Cell, spec: RunSpec, device: torch.device) -> dict[str, Any]:
+    """A cell's ``runs.csv`` row before it trains: its identity (names, providers, seed,
+    hyperparameters, ``config_hash``, ``setup``), a new ``run_id`` and ``status=error``."""
     gen = registry.get_generator(spec.generator)
     disc = registry.get_discriminator(spec.discriminator)
     data = registry.get_dataset(spec.dataset)
     hp = cell.hp
-    config = cell_config(cell, spec, device)
     chash, setup = cell_hashes(cell, spec, device)
     run_id = f"{cell.loss.name}-s{cell.seed}-{chash[:8]}-{datetime.now():%Y%m%d%H%M%S}"
-    row: dict[str, Any] = {
+    return {
         "run_id": run_id,
         "config_hash": chash,
         "setup": setup,
@@ -350,6 +405,45 @@ def run_cell(
         "diverged_at": None,
         "diverged_reason": "",
     }
+
+
+def stamp(row: dict[str, Any]) -> dict[str, Any]:
+    """Add the software versions and ``finished_at`` that end every row."""
+    row.update(
+        torch_version=torch.__version__,
+        ganbench_version=__version__,
+        python_version=platform.python_version(),
+        finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )
+    return row
+
+
+def run_cell(
+    cell: Cell,
+    spec: RunSpec,
+    dataset: Dataset,
+    evaluator: Evaluator | None,
+    device: torch.device,
+    log: Callable[[str], None],
+    curve_evaluator: Evaluator | None = None,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Train (or resume) and score one cell; return its runs.csv row and curves.csv rows.
+
+    With ``curve_evaluator`` (``--eval-every``), the evaluator's numeric scores of
+    ``curve_evaluator.n_samples`` samples are added to the curves every ``spec.eval_every``
+    steps (e.g. ``fid``; fewer samples than the final score, so biased upwards: compare curve
+    points with curve points).
+
+    Never raises for a failing loss or model: the row gets ``status=error`` and the message.
+    With ``spec.checkpoint_every`` > 0 the cell resumes from its checkpoint, if it has a usable
+    one (unless ``spec.fresh``), and checkpoints as it trains (see :mod:`ganbench.checkpoints`).
+    """
+    gen = registry.get_generator(spec.generator)
+    disc = registry.get_discriminator(spec.discriminator)
+    hp = cell.hp
+    config = cell_config(cell, spec, device)
+    row = base_row(cell, spec, device)
+    chash, run_id = row["config_hash"], row["run_id"]
     curves: list[dict[str, Any]] = []
     start = time.perf_counter()
 
@@ -458,42 +552,45 @@ def run_cell(
         if os.environ.get("GANBENCH_DEBUG"):
             traceback.print_exc()
     row["wall_s"] = time.perf_counter() - start
-    row.update(
-        torch_version=torch.__version__,
-        ganbench_version=__version__,
-        python_version=platform.python_version(),
-        finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    )
-    return row, curves
+    return stamp(row), curves
 
 
-def run(spec: RunSpec, log: Callable[[str], None] | None = None) -> Tables:
-    """Run every (loss, seed) cell of ``spec``; rewrite summary.csv and comparisons.csv; return
-    the rows of both tables that concern this run's setups (see :func:`rows_about`).
+@dataclass
+class Prepared:
+    """What a process needs to run the cells of one spec; built once per process (the driver,
+    or a worker of :mod:`ganbench.launchers`)."""
 
-    Cells finished earlier in ``spec.out`` are skipped and interrupted ones resumed (see the
-    module docstring), unless ``spec.fresh``.
+    spec: RunSpec  # defaults filled
+    device: torch.device  # where the cells train (in their config_hash)
+    dataset: Dataset
+    cells: list[Cell]
+    evaluator: Evaluator | None
+    curve_evaluator: Evaluator | None
+
+    def cell(self, loss: str, seed: int) -> Cell:
+        return next(c for c in self.cells if (c.loss.name, c.seed) == (loss, seed))
+
+
+def prepare(spec: RunSpec, check: bool = True) -> Prepared:
+    """Fill defaults, load the dataset, build the cells and evaluators.
+
+    ``check`` (the driver): validate everything before any training, and make sure a GPU the
+    cells train on is here. A worker passes False: the driver checked, and what is left to fail
+    (a plugin missing on a Ray node, no GPU) fails its cells, not the sweep.
     """
-    log = log or (lambda msg: print(msg, file=sys.stderr))
-    asked_steps = spec.steps
     spec = with_defaults(spec)
-    validate(spec)
-    dataset_steps = registry.get_dataset(spec.dataset).factory().default_steps
-    if asked_steps is None and spec.steps != dataset_steps:
-        log(
-            f"{spec.steps} generator steps for every cell (an objective of this run needs them"
-            f" on {spec.generator}; {spec.dataset}'s default is {dataset_steps}; --steps N to"
-            " change)"
-        )
-    device = resolve_device(spec.device)
+    if check:
+        validate(spec)
+    device = cell_device(spec, check_available=not check or spec.launch.launcher != "ray")
     dataset: Dataset = registry.get_dataset(spec.dataset).factory()
     dataset.load(spec.data_dir)
-    if spec.batch_size > len(dataset):
-        raise GanbenchError(
-            f"--batch-size {spec.batch_size} is larger than dataset {spec.dataset!r} "
-            f"({len(dataset)} samples)"
-        )
-    _dry_forward(spec, dataset)
+    if check:
+        if spec.batch_size > len(dataset):
+            raise GanbenchError(
+                f"--batch-size {spec.batch_size} is larger than dataset {spec.dataset!r} "
+                f"({len(dataset)} samples)"
+            )
+        _dry_forward(spec, dataset)
     G0 = registry.get_generator(spec.generator).factory()
     cells = [
         Cell(registry.get_loss(name), seed, checked_hyperparams(registry.get_loss(name), G0, spec))
@@ -501,50 +598,93 @@ def run(spec: RunSpec, log: Callable[[str], None] | None = None) -> Tables:
         for seed in spec.seeds
     ]
     evaluator = curve_evaluator = None
-    reference = None
     if spec.eval.fid_samples > 0:
-        evaluator = dataset.make_evaluator(dataclasses.replace(spec.eval, device=str(device)))
+        # the driver of a Ray sweep needs no GPU of its own: its evaluator (the real-data floor)
+        # runs on the CPU when the cells' GPU is not here
+        here = device if device.type == "cpu" or torch.cuda.is_available() else torch.device("cpu")
+        evaluator = dataset.make_evaluator(dataclasses.replace(spec.eval, device=str(here)))
         if spec.eval_every > 0:
             curve_evaluator = dataset.make_evaluator(
                 dataclasses.replace(
                     spec.eval,
-                    device=str(device),
+                    device=str(here),
                     fid_samples=min(spec.eval_every_samples, spec.eval.fid_samples),
                 )
             )
-        if evaluator is not None:
-            floor = evaluator.reference()
-            reference = pd.DataFrame(
-                [
-                    {
-                        "loss": REFERENCE_LOSS,
-                        "dataset": spec.dataset,
-                        "metrics": " ".join(metric_names(evaluator, floor)),
-                        **floor,
-                    }
-                ]
-            )
+    return Prepared(spec, device, dataset, cells, evaluator, curve_evaluator)
 
-    setups: set[str] = set()
-    for i, cell in enumerate(cells, 1):
-        chash, setup = cell_hashes(cell, spec, device)
-        setups.add(setup)
-        label = f"[{i}/{len(cells)}] {cell.loss.name} seed {cell.seed}"
-        # Checked per cell, not once: another process on the same --out may have finished it.
-        done = None if spec.fresh else R.finished_run(spec.out, chash)
-        if done is not None:
-            log(f"{label}: finished earlier (run {done}), skipped; --fresh reruns it")
-            continue
+
+def execute_cell(
+    prep: Prepared,
+    cell: Cell,
+    label: str,
+    log: Callable[[str], None],
+    launch_columns: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Run one cell in this process, whichever launcher called: skip it if ``prep.spec.out``
+    has it finished, else train (or resume) it and record its row; return a small status
+    ``{"status", "run_id", "error"}`` (status ``skipped`` for a finished cell).
+
+    ``launch_columns`` (informational, never hashed) are added to the row.
+    """
+    spec = prep.spec
+    chash, _ = cell_hashes(cell, spec, prep.device)
+    # Checked per cell, not once: another process on the same --out may have finished it.
+    done = None if spec.fresh else R.finished_run(spec.out, chash)
+    if done is not None:
+        log(f"{label}: finished earlier (run {done}), skipped; --fresh reruns it")
+        return {"status": "skipped", "run_id": done, "error": ""}
+    log(f"{label} ({cell.hp.n_critic} critic steps per G step, {spec.steps} G steps, cell {chash})")
+    row, curves = run_cell(
+        cell, spec, prep.dataset, prep.evaluator, prep.device, log, prep.curve_evaluator
+    )
+    row.update(launch_columns or {})
+    if row["status"] == "diverged":
+        log(f"  diverged at step {row['diverged_at']} (non-finite {row['diverged_reason']})")
+    R.record_cell(spec.out, row, curves)
+    return {"status": row["status"], "run_id": row["run_id"], "error": row["error"]}
+
+
+def reference_table(prep: Prepared) -> pd.DataFrame | None:
+    """The real-data floor row of the summary, when the run evaluates."""
+    if prep.evaluator is None:
+        return None
+    floor = prep.evaluator.reference()
+    return pd.DataFrame(
+        [
+            {
+                "loss": REFERENCE_LOSS,
+                "dataset": prep.spec.dataset,
+                "metrics": " ".join(metric_names(prep.evaluator, floor)),
+                **floor,
+            }
+        ]
+    )
+
+
+def run(spec: RunSpec, log: Callable[[str], None] | None = None) -> Tables:
+    """Run every (loss, seed) cell of ``spec``; rewrite summary.csv and comparisons.csv; return
+    the rows of both tables that concern this run's setups (see :func:`rows_about`).
+
+    Cells finished earlier in ``spec.out`` are skipped and interrupted ones resumed (see the
+    module docstring), unless ``spec.fresh``. ``spec.launch`` picks where the cells run
+    (:mod:`ganbench.launchers`); every launcher writes the same files.
+    """
+    from ganbench import launchers
+
+    log = log or (lambda msg: print(msg, file=sys.stderr))
+    prep = prepare(spec)
+    if spec.steps is None and prep.spec.steps != prep.dataset.default_steps:
         log(
-            f"{label} ({cell.hp.n_critic} critic steps per G step, {spec.steps} G steps, "
-            f"cell {chash})"
+            f"{prep.spec.steps} generator steps for every cell (an objective of this run needs"
+            f" them on {prep.spec.generator}; {prep.spec.dataset}'s default is"
+            f" {prep.dataset.default_steps}; --steps N to change)"
         )
-        row, curves = run_cell(cell, spec, dataset, evaluator, device, log, curve_evaluator)
-        if row["status"] == "diverged":
-            log(f"  diverged at step {row['diverged_at']} (non-finite {row['diverged_reason']})")
-        R.record_cell(spec.out, row, curves)
-    with R.lock(spec.out):
-        tables = write_tables(spec.out, reference)
+    reference = reference_table(prep)
+    setups = {cell_hashes(cell, prep.spec, prep.device)[1] for cell in prep.cells}
+    launchers.run_cells(prep, log)
+    with R.lock(prep.spec.out):
+        tables = write_tables(prep.spec.out, reference)
     return rows_about(tables, setups)
 
 

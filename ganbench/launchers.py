@@ -1,0 +1,309 @@
+"""Where the cells of a sweep run: in this process, in a local process pool, or as Ray tasks.
+
+Every launcher runs a cell the same way, :func:`ganbench.runner.execute_cell` in some process:
+skip it if ``--out`` has it finished, else train it (or resume it from its checkpoint) and append
+its rows with :func:`ganbench.results.record_cell` (file-locked, atomic). So every launcher writes
+the same files, and a sweep begun under one launcher can be finished under another: the launcher
+is not part of a cell's ``config_hash``; rows name it in the informational columns ``launcher``
+and ``parallel_cells`` (how many cells could run at once).
+
+- ``local``, ``--jobs 1`` (the default): one cell after another in this process, progress bars.
+- ``local``, ``--jobs N``: N spawned worker processes, each with ``--cpus-per-cell`` torch
+  threads (default ``cpu_count // N``).
+- ``ray``: one Ray task per cell, reserving ``--cpus-per-cell`` (default 1) CPUs and
+  ``--gpus-per-cell`` GPUs, on the cluster at ``--ray-address`` (default: join the local Ray
+  instance, or start one). Workers must import the same ganbench and plugins, and on a
+  multi-node cluster ``--out`` (and ``--data-dir``) must be on a filesystem every node shares.
+
+A worker process that dies (killed, out of memory, a segfault) is retried :data:`RETRIES` times
+(Ray's task retries; a fresh process for the local pool), resuming from the cell's checkpoint;
+after that the cell gets an ``error`` row (which a rerun retries) and the other cells go on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.metadata as md
+import importlib.util
+import math
+import multiprocessing
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+import torch
+
+from ganbench import plugins, registry, runner
+from ganbench import results as R
+from ganbench.errors import GanbenchError
+
+RETRIES = 2  # extra attempts for a cell whose worker process died
+RAY_MISSING = '--launcher ray needs Ray: pip install "ganbench[ray]"'
+
+Log = Callable[[str], None]
+
+
+def require_ray() -> None:
+    """Raise the one-line install hint unless Ray can be imported (without importing it)."""
+    if importlib.util.find_spec("ray") is None:
+        raise GanbenchError(RAY_MISSING)
+
+
+def check_workers_can_build(spec: runner.RunSpec) -> None:
+    """Worker processes rebuild the registry from the built-in and installed plugins: refuse
+    (before any training) a sweep that uses a plugin registered in this process only."""
+    installed = set(plugins.DEFAULT_PLUGINS) | {
+        ep.name for ep in md.entry_points(group=plugins.ENTRY_POINT_GROUP)
+    }
+    used = [registry.get_loss(name) for name in spec.losses] + [
+        registry.get_generator(spec.generator),
+        registry.get_discriminator(spec.discriminator),
+        registry.get_dataset(spec.dataset),
+    ]
+    for entry in used:
+        if entry.plugin not in installed:
+            raise GanbenchError(
+                f"{entry.kind} {entry.name!r} comes from plugin {entry.plugin!r}, registered in "
+                "this process only, which worker processes (--jobs N, --launcher ray) cannot "
+                "see; install it as a plugin distribution (docs/plugins.md) or use --jobs 1"
+            )
+
+
+def run_cells(prep: runner.Prepared, log: Log) -> None:
+    """Run every cell of ``prep`` that ``prep.spec.out`` does not have finished, with the
+    launcher ``prep.spec.launch`` names."""
+    spec, launch = prep.spec, prep.spec.launch
+    todo: list[tuple[str, runner.Cell]] = []
+    for i, cell in enumerate(prep.cells, 1):
+        label = f"[{i}/{len(prep.cells)}] {cell.loss.name} seed {cell.seed}"
+        chash, _ = runner.cell_hashes(cell, spec, prep.device)
+        done = None if spec.fresh else R.finished_run(spec.out, chash)
+        if done is not None:
+            log(f"{label}: finished earlier (run {done}), skipped; --fresh reruns it")
+        else:
+            todo.append((label, cell))
+    if not todo:
+        return
+    if launch.launcher == "ray":
+        _run_ray(prep, todo, log)
+    elif launch.jobs > 1 and len(todo) > 1:
+        _run_pool(prep, todo, log)
+    else:
+        _run_here(prep, todo, log)
+
+
+def _torch_threads(launch: runner.LaunchOptions, concurrent: int) -> int:
+    if launch.cpus_per_cell is not None:
+        return max(1, math.floor(launch.cpus_per_cell))
+    return max(1, (os.cpu_count() or 1) // concurrent)
+
+
+def _columns(launcher: str, parallel: int) -> dict[str, Any]:
+    return {"launcher": launcher, "parallel_cells": parallel}
+
+
+# -- local, one at a time, in this process ---------------------------------------------------------
+
+
+def _run_here(prep: runner.Prepared, todo: list[tuple[str, runner.Cell]], log: Log) -> None:
+    threads = torch.get_num_threads()
+    if prep.spec.launch.cpus_per_cell is not None:
+        torch.set_num_threads(_torch_threads(prep.spec.launch, 1))
+    try:
+        for label, cell in todo:
+            runner.execute_cell(prep, cell, label, log, _columns("local", 1))
+    finally:
+        torch.set_num_threads(threads)
+
+
+# -- what a worker process runs (local pool or Ray) ----------------------------------------------
+
+_prepared: dict[str, runner.Prepared] = {}  # per worker process: the dataset, evaluators, cells
+
+
+def _worker_spec(prep: runner.Prepared) -> runner.RunSpec:
+    """The spec a worker gets: absolute paths (a Ray worker runs in another directory), no
+    progress bars (they would interleave)."""
+    spec = prep.spec
+    return dataclasses.replace(
+        spec,
+        out=spec.out.resolve(),
+        data_dir=spec.data_dir.resolve() if spec.data_dir is not None else None,
+        eval=dataclasses.replace(
+            spec.eval,
+            inception_weights=spec.eval.inception_weights.resolve()
+            if spec.eval.inception_weights is not None
+            else None,
+        ),
+        progress=False,
+    )
+
+
+def execute_in_worker(
+    spec: runner.RunSpec, loss: str, seed: int, label: str, columns: dict[str, Any], threads: int
+) -> dict[str, Any]:
+    """Run cell (``loss``, ``seed``) of ``spec`` in this (worker) process and record it."""
+    torch.set_num_threads(threads)
+    key = repr(spec)
+    if key not in _prepared:
+        _prepared.clear()
+        _prepared[key] = runner.prepare(spec, check=False)
+    prep = _prepared[key]
+
+    def log(msg: str) -> None:
+        print(msg if msg.startswith(label) else f"{label}: {msg.strip()}", file=sys.stderr)
+        sys.stderr.flush()
+
+    started = time.perf_counter()
+    status = runner.execute_cell(prep, prep.cell(loss, seed), label, log, columns)
+    return {**status, "wall_s": time.perf_counter() - started}
+
+
+def _record_error(
+    prep: runner.Prepared, cell: runner.Cell, message: str, columns: dict[str, Any]
+) -> dict[str, Any]:
+    """Record an ``error`` row for a cell whose worker failed; it has the identity columns of
+    any row, so a rerun retries it. Nothing is recorded if the cell got a finished row after
+    all (a worker that died after recording it)."""
+    chash, _ = runner.cell_hashes(cell, prep.spec, prep.device)
+    done = R.finished_run(prep.spec.out, chash)
+    if done is not None:
+        return {"status": "ok", "run_id": done, "error": ""}
+    row = runner.stamp({**runner.base_row(cell, prep.spec, prep.device), **columns})
+    row["error"] = message
+    R.record_cell(prep.spec.out, row, [])
+    return {"status": "error", "run_id": row["run_id"], "error": message}
+
+
+def _report(log: Log, label: str, status: dict[str, Any]) -> None:
+    took = f" ({status['wall_s']:.0f} s)" if "wall_s" in status else ""
+    error = f": {status['error']}" if status.get("error") else ""
+    log(f"{label}: {status['status']}{took}{error}")
+
+
+def _first_line(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}"
+
+
+# -- local process pool ------------------------------------------------------------------------
+
+
+def _run_pool(prep: runner.Prepared, todo: list[tuple[str, runner.Cell]], log: Log) -> None:
+    """``--jobs N``: N lanes, each a one-process pool that runs one cell after another. A lane
+    whose process dies knows which cell killed it, and retries that cell in a fresh process."""
+    jobs = min(prep.spec.launch.jobs, len(todo))
+    threads = _torch_threads(prep.spec.launch, jobs)
+    spec, columns = _worker_spec(prep), _columns("local", jobs)
+    context = multiprocessing.get_context("spawn")  # no fork of a process with torch threads
+    queue = list(todo)
+    taken = threading.Lock()
+    stop = threading.Event()
+
+    def lane() -> None:
+        pool: ProcessPoolExecutor | None = None
+        try:
+            while not stop.is_set():
+                with taken:
+                    if not queue:
+                        return
+                    label, cell = queue.pop(0)
+                for attempt in range(1, RETRIES + 2):
+                    pool = pool or ProcessPoolExecutor(1, mp_context=context)
+                    args = (spec, cell.loss.name, cell.seed, label, columns, threads)
+                    try:
+                        status = pool.submit(execute_in_worker, *args).result()
+                        break
+                    except BrokenProcessPool:
+                        pool.shutdown(wait=False)
+                        pool = None
+                        log(f"{label}: worker process died (attempt {attempt} of {RETRIES + 1})")
+                    except Exception as exc:  # the worker could not set up (e.g. a plugin)
+                        status = _record_error(prep, cell, _first_line(exc), columns)
+                        break
+                else:
+                    status = _record_error(
+                        prep, cell, f"worker process died {RETRIES + 1} times", columns
+                    )
+                _report(log, label, status)
+        finally:
+            if pool is not None:
+                pool.shutdown()
+
+    log(f"running {len(todo)} cells, {jobs} at a time, {threads} torch threads each")
+    with ThreadPoolExecutor(jobs) as lanes:
+        futures = [lanes.submit(lane) for _ in range(jobs)]
+        try:
+            for future in futures:
+                future.result()
+        except BaseException:
+            stop.set()  # no new cells; the running ones end with their processes
+            raise
+
+
+# -- Ray ----------------------------------------------------------------------------------------
+
+
+def _run_ray(prep: runner.Prepared, todo: list[tuple[str, runner.Cell]], log: Log) -> None:
+    """One Ray task per cell; Ray retries a task whose worker died (``max_retries``)."""
+    require_ray()
+    import ray
+
+    launch = prep.spec.launch
+    cpus = launch.cpus_per_cell if launch.cpus_per_cell is not None else 1
+    # ganbench's settings (cache folder, plugin selection) travel to the workers
+    env = {k: v for k, v in os.environ.items() if k.startswith("GANBENCH_")}
+    started_here = not ray.is_initialized()
+    if started_here:
+        try:
+            ray.init(address=launch.ray_address, logging_level="warning")
+        except Exception as exc:
+            where = launch.ray_address or "the local Ray instance"
+            raise GanbenchError(f"Cannot start or reach {where}: {_first_line(exc)}") from None
+    try:
+        total = ray.cluster_resources()
+        fits = total.get("CPU", 0) / cpus
+        if launch.gpus_per_cell:
+            fits = min(fits, total.get("GPU", 0) / launch.gpus_per_cell)
+        columns = _columns("ray", max(1, min(len(todo), math.floor(fits))))
+        log(
+            f"running {len(todo)} cells on Ray ({total.get('CPU', 0):g} CPUs, "
+            f"{total.get('GPU', 0):g} GPUs; {cpus:g} CPUs and {launch.gpus_per_cell:g} GPUs "
+            "per cell)"
+        )
+        task = ray.remote(execute_in_worker).options(
+            num_cpus=cpus,
+            num_gpus=launch.gpus_per_cell,
+            max_retries=RETRIES,
+            runtime_env={"env_vars": env},
+        )
+        spec, threads = _worker_spec(prep), max(1, math.floor(cpus))
+        refs = {
+            task.remote(spec, cell.loss.name, cell.seed, label, columns, threads): (label, cell)
+            for label, cell in todo
+        }
+        pending = list(refs)
+        try:
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1)
+                for ref in done:
+                    label, cell = refs[ref]
+                    try:
+                        status = ray.get(ref)
+                    except ray.exceptions.RayTaskError as exc:  # raised in the worker
+                        status = _record_error(prep, cell, _first_line(exc.cause or exc), columns)
+                    except ray.exceptions.RayError as exc:  # worker or node died, every try
+                        message = f"worker died {RETRIES + 1} times ({type(exc).__name__})"
+                        status = _record_error(prep, cell, message, columns)
+                    _report(log, label, status)
+        except BaseException:
+            for ref in pending:  # interrupted: stop the cells still queued or running
+                ray.cancel(ref, force=True)
+            raise
+    finally:
+        if started_here:
+            ray.shutdown()
