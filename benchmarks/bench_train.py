@@ -1,9 +1,14 @@
-"""Training throughput of dcgan-mnist per loss (batch 128): images/s and iterations/s.
+"""Training throughput of dcgan-mnist per loss (batch 128): images/s, iterations/s, GFLOP/s.
 
-Run: ``tox -e bench`` or ``pytest benchmarks/bench_train.py --benchmark-enable``. Each round
-trains ``STEPS`` generator steps (with each loss's own ``n_critic``) after a warm-up round; the
-reported figure is batch * STEPS / median round time. Run it on an otherwise idle machine.
+Run: ``tox -e bench`` or ``pytest benchmarks/bench_train.py --benchmark-enable -s``. Each round
+trains ``STEPS`` generator steps (with each loss's own ``n_critic``) after a warm-up round. Two
+figures: the round's (batch * STEPS / median round time, model and optimiser set-up included) and
+the loop's (the trainer's own timing, after ``WARMUP`` steps, as runs.csv reports it), with the
+loop's counted GFLOP/s as a fraction of a matmul ceiling measured in the same run. Run it on an
+otherwise idle machine.
 """
+
+import time
 
 import pytest
 import torch
@@ -12,12 +17,32 @@ from ganbench import registry
 from ganbench.trainer import TrainConfig, train
 
 BATCH = 128
-STEPS = 10
+STEPS = 30
+WARMUP = 5  # steps of each round the trainer leaves out of its own timing (step 0 counts FLOPs)
+
+
+def gemm_gflops(dtype: torch.dtype, n: int = 2048, trials: int = 5, repeats: int = 3) -> float:
+    """The matmul ceiling of this machine, measured now: the best GFLOP/s of an n x n x n
+    matmul over a few trials (noise on a shared machine only ever lowers a figure)."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    a @ b  # warm-up
+    best = 0.0
+    for _ in range(trials):
+        start = time.perf_counter()
+        for _ in range(repeats):
+            a @ b
+        best = max(best, 2 * n**3 * repeats / (time.perf_counter() - start) / 1e9)
+    return best
+
+
+@pytest.fixture(scope="module")
+def ceiling():
+    return {"fp32": gemm_gflops(torch.float32), "bf16": gemm_gflops(torch.bfloat16)}
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 @pytest.mark.parametrize("loss_name", ["minimax", "non-saturating", "feature-matching", "wgan"])
-def test_train_throughput(benchmark, loss_name, precision):
+def test_train_throughput(benchmark, ceiling, loss_name, precision):
     torch.manual_seed(0)
     G = registry.get_generator("dcgan-mnist").factory()
     D = registry.get_discriminator("dcgan-mnist").factory()
@@ -34,20 +59,29 @@ def test_train_throughput(benchmark, loss_name, precision):
         seed=0,
         hp=loss.defaults,
         precision=precision,
-        warmup=0,
+        warmup=WARMUP,
         progress=False,
     )
     train(G, D, loss, next_batch, config)  # warm-up: allocator, kernels, denormal mode
     result = benchmark.pedantic(train, args=(G, D, loss, next_batch, config), rounds=3)
     seconds = benchmark.stats.stats.median
+    loop_its = result.train_images_per_s / BATCH  # the trainer's own timing, after warm-up
+    gflops = result.gflop_per_step * loop_its
     benchmark.extra_info.update(
         images_per_s=BATCH * STEPS / seconds,
         iterations_per_s=STEPS / seconds,
+        loop_iterations_per_s=loop_its,
+        gflop_per_step=result.gflop_per_step,
+        gflop_per_s=gflops,
+        gemm_ceiling_gflop_per_s=ceiling[precision],
+        fraction_of_ceiling=gflops / ceiling[precision],
         d_step_ms=result.d_step_ms,
         g_step_ms=result.g_step_ms,
     )
     print(
-        f"\n{loss_name:>16} {precision}: {STEPS / seconds:.2f} it/s, "
-        f"{BATCH * STEPS / seconds:.0f} images/s, D step {result.d_step_ms:.0f} ms, "
-        f"G step {result.g_step_ms:.0f} ms"
+        f"\n{loss_name:>16} {precision}: round {STEPS / seconds:.2f} it/s, "
+        f"loop {loop_its:.2f} it/s "
+        f"({BATCH * loop_its:.0f} images/s), {gflops:.0f} GFLOP/s = "
+        f"{gflops / ceiling[precision]:.2f} of the {ceiling[precision]:.0f} GFLOP/s {precision} "
+        f"matmul ceiling, D step {result.d_step_ms:.0f} ms, G step {result.g_step_ms:.0f} ms"
     )
