@@ -121,6 +121,21 @@ def _parser() -> argparse.ArgumentParser:
         help="local: run N cells at once in worker processes (default 1: in this process)",
     )
     scale.add_argument(
+        "--pack",
+        type=int,
+        default=1,
+        metavar="K",
+        help="train up to K seeds of a loss as one batched computation (torch.func.vmap): "
+        "fills a GPU that one small cell leaves idle; no checkpoints while a pack trains",
+    )
+    scale.add_argument(
+        "--compile",
+        metavar="MODE",
+        default="",
+        help="torch.compile the models: default, reduce-overhead (CUDA graphs) or "
+        "max-autotune; off by default (no gain on CPU; see README, Performance)",
+    )
+    scale.add_argument(
         "--ray-address",
         metavar="ADDR",
         help="Ray cluster to join, e.g. 127.0.0.1:6379 (implies --launcher ray); "
@@ -213,6 +228,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         eval_every_samples=args.eval_every_samples,
         checkpoint_every=args.checkpoint_every,
         fresh=args.fresh,
+        pack=args.pack,
+        compile=args.compile,
         launch=LaunchOptions(
             launcher=args.launcher or ("ray" if args.ray_address else "local"),
             jobs=args.jobs,

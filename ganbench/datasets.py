@@ -123,9 +123,13 @@ class ImageTensorDataset(Dataset):
         images = self._on_device[device]
         n = images.shape[0]
 
+        pin = device.type == "cuda"
+
         def next_batch() -> Tensor:
-            idx = torch.randint(0, n, (batch_size,), generator=generator).to(device)
-            return images[idx].float().div_(255.0)
+            idx = torch.randint(0, n, (batch_size,), generator=generator)
+            if pin:  # pinned + non_blocking: the copy does not wait for the queued steps
+                idx = idx.pin_memory().to(device, non_blocking=True)
+            return images[idx.to(device)].float().div_(255.0)
 
         return next_batch
 

@@ -38,7 +38,7 @@ from typing import Any
 
 import torch
 
-from ganbench import plugins, registry, runner
+from ganbench import checkpoints, plugins, registry, runner
 from ganbench import results as R
 from ganbench.errors import GanbenchError
 
@@ -115,10 +115,37 @@ def _run_here(prep: runner.Prepared, todo: list[tuple[str, runner.Cell]], log: L
     if prep.spec.launch.cpus_per_cell is not None:
         torch.set_num_threads(_torch_threads(prep.spec.launch, 1))
     try:
-        for label, cell in todo:
-            runner.execute_cell(prep, cell, label, log, _columns("local", 1))
+        for group in pack_groups(prep, todo):
+            if len(group) > 1:
+                runner.execute_pack(prep, group, log, _columns("local", 1))
+            else:
+                label, cell = group[0]
+                runner.execute_cell(prep, cell, label, log, _columns("local", 1))
     finally:
         torch.set_num_threads(threads)
+
+
+def pack_groups(
+    prep: runner.Prepared, todo: list[tuple[str, runner.Cell]]
+) -> list[list[tuple[str, runner.Cell]]]:
+    """``todo`` in groups to train together (``--pack K``): up to K seeds of the same loss, in
+    order. A cell with a checkpoint to resume from (and no ``--fresh``) trains alone: packs do
+    not resume. Without ``--pack``, one group per cell."""
+    k, spec = prep.spec.pack, prep.spec
+    if k <= 1:
+        return [[item] for item in todo]
+    groups: list[list[tuple[str, runner.Cell]]] = []
+    by_loss: dict[str, list[tuple[str, runner.Cell]]] = {}
+    for label, cell in todo:
+        chash, _ = runner.cell_hashes(cell, spec, prep.device)
+        resumable = spec.checkpoint_every and not spec.fresh
+        if resumable and checkpoints.path_for(spec.out, chash).exists():
+            groups.append([(label, cell)])
+        else:
+            by_loss.setdefault(cell.loss.name, []).append((label, cell))
+    for items in by_loss.values():
+        groups += [items[i : i + k] for i in range(0, len(items), k)]
+    return groups
 
 
 # -- what a worker process runs (local pool or Ray) ----------------------------------------------

@@ -42,8 +42,17 @@ from ganbench.datasets import Dataset, EvalOptions, Evaluator, metric_names
 from ganbench.errors import GanbenchError
 from ganbench.losses import OPTIMIZERS, Hyperparams
 from ganbench.models import INIT_SCHEMES, init_weights
+from ganbench.packing import train_packed
 from ganbench.tables import REFERENCE_LOSS, Tables, write_tables
-from ganbench.trainer import PRECISIONS, ResumeError, TrainConfig, generate, train
+from ganbench.trainer import (
+    COMPILE_MODES,
+    PRECISIONS,
+    ResumeError,
+    TrainConfig,
+    TrainResult,
+    generate,
+    train,
+)
 
 GRID_SEED = 1234  # the fixed noise of every sample grid, so grids compare across cells
 EVAL_SEED_OFFSET = 1_000_000  # evaluation noise is seeded apart from training noise
@@ -97,6 +106,8 @@ class RunSpec:
     checkpoint_every: int = 200  # generator steps between checkpoints; 0: no checkpoints at all
     fresh: bool = False  # retrain every cell from step 0, ignoring checkpoints and earlier rows
     launch: LaunchOptions = LaunchOptions()
+    pack: int = 1  # train up to this many seeds of a loss as one computation (ganbench.packing)
+    compile: str = ""  # torch.compile mode for the models ("": eager); not with --pack
 
 
 @dataclass(frozen=True)
@@ -211,6 +222,18 @@ def validate(spec: RunSpec) -> None:
             f"--checkpoint-every must be 0 (no checkpoints) or more, got {spec.checkpoint_every}"
         )
     _validate_launch(spec.launch)
+    if isinstance(spec.pack, bool) or not isinstance(spec.pack, int) or spec.pack < 1:
+        raise GanbenchError(f"--pack must be a whole number of at least 1, got {spec.pack!r}")
+    if spec.compile and spec.compile not in COMPILE_MODES:
+        raise GanbenchError(
+            f"Unknown compile mode {spec.compile!r}. Available: {', '.join(COMPILE_MODES)}"
+        )
+    if spec.compile and spec.pack > 1:
+        raise GanbenchError("--compile applies to unpacked cells: leave out --pack or --compile")
+    if spec.pack > 1 and (spec.launch.launcher != "local" or spec.launch.jobs > 1):
+        raise GanbenchError(
+            "--pack trains its seeds in this process: use it with --launcher local --jobs 1"
+        )
     if spec.launch.launcher == "ray" or spec.launch.jobs > 1:
         from ganbench import launchers
 
@@ -418,6 +441,97 @@ def stamp(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+def train_config(
+    cell: Cell, spec: RunSpec, device: torch.device, curves: bool, description: str = ""
+) -> TrainConfig:
+    """The trainer's settings for ``cell`` (``curves``: with ``--eval-every`` curve points)."""
+    return TrainConfig(
+        steps=spec.steps,
+        batch_size=spec.batch_size,
+        seed=cell.seed,
+        hp=cell.hp,
+        device=device,
+        precision=spec.precision,
+        log_every=spec.log_every,
+        progress=spec.progress,
+        description=description or f"{cell.loss.name} seed {cell.seed}",
+        checkpoint_every=spec.checkpoint_every,
+        eval_every=spec.eval_every if curves else 0,
+        compile=spec.compile,
+    )
+
+
+def new_models(cell: Cell, spec: RunSpec, row: dict[str, Any]) -> tuple[torch.nn.Module, ...]:
+    """A cell's freshly initialised (G, D): every RNG seeded with the cell's seed first, so the
+    same cell starts from the same weights however it is trained; ``row["init"]`` records the
+    scheme."""
+    _seed_everything(cell.seed)
+    G = registry.get_generator(spec.generator).factory()
+    D = registry.get_discriminator(spec.discriminator).factory()
+    if spec.init is not None:
+        init_weights(G, spec.init)
+        init_weights(D, spec.init)
+    row["init"] = spec.init or getattr(G, "init", "")
+    return G, D
+
+
+def curve_scorer(
+    G: torch.nn.Module, curve_evaluator: Evaluator | None, eval_seed: int, device: torch.device
+) -> Callable[[int], dict[str, float]] | None:
+    """The ``evaluate(step)`` of ``--eval-every``: ``curve_evaluator``'s numeric scores of G now."""
+    if curve_evaluator is None:
+        return None
+
+    def evaluate(step: int) -> dict[str, float]:
+        samples = generate(G, curve_evaluator.n_samples, eval_seed, device)
+        scores = curve_evaluator.score(samples)
+        return {k: scores[k] for k in metric_names(curve_evaluator, scores)}
+
+    return evaluate
+
+
+def record_result(row: dict[str, Any], result: TrainResult) -> list[dict[str, Any]]:
+    """Put a training result's columns into ``row``; return its curves.csv rows."""
+    row.update(
+        status=result.status,
+        diverged_at=result.diverged_at,
+        diverged_reason=result.diverged_reason,
+        steps_done=result.steps_done,
+        resumed_from_step=result.resumed_from,
+        train_images_per_s=result.train_images_per_s,
+        d_step_ms=result.d_step_ms,
+        g_step_ms=result.g_step_ms,
+        gflop_per_step=result.gflop_per_step,
+        train_s=result.train_s,
+        final_d_loss=result.final_d_loss,
+        final_g_loss=result.final_g_loss,
+    )
+    run_id = row["run_id"]
+    return [{"run_id": run_id, "step": s, "metric": m, "value": v} for s, m, v in result.curves]
+
+
+def score(
+    G: torch.nn.Module,
+    row: dict[str, Any],
+    spec: RunSpec,
+    dataset: Dataset,
+    evaluator: Evaluator | None,
+    device: torch.device,
+    noise_seeds: dict[str, int],
+) -> None:
+    """A trained cell's sample grid (fixed noise) and, with an evaluator, its scores, into
+    ``row``."""
+    grid = spec.out / "samples" / f"{row['run_id']}.png"
+    samples = generate(G, dataset.preview_samples, noise_seeds["grid"], device)
+    dataset.save_samples(samples, grid)
+    if grid.exists():
+        row["samples_png"] = str(grid.relative_to(spec.out))
+    if evaluator is not None:
+        samples = generate(G, evaluator.n_samples, noise_seeds["eval"], device)
+        scores = evaluator.score(samples)
+        row.update(scores, metrics=" ".join(metric_names(evaluator, scores)))
+
+
 def run_cell(
     cell: Cell,
     spec: RunSpec,
@@ -438,12 +552,9 @@ def run_cell(
     With ``spec.checkpoint_every`` > 0 the cell resumes from its checkpoint, if it has a usable
     one (unless ``spec.fresh``), and checkpoints as it trains (see :mod:`ganbench.checkpoints`).
     """
-    gen = registry.get_generator(spec.generator)
-    disc = registry.get_discriminator(spec.discriminator)
-    hp = cell.hp
     config = cell_config(cell, spec, device)
     row = base_row(cell, spec, device)
-    chash, run_id = row["config_hash"], row["run_id"]
+    chash = row["config_hash"]
     curves: list[dict[str, Any]] = []
     start = time.perf_counter()
 
@@ -472,40 +583,16 @@ def run_cell(
         checkpoints.save(ckpt_path, checkpoint)
 
     def train_from(resume_state: dict[str, Any] | None):
-        _seed_everything(cell.seed)
-        G = gen.factory()
-        D = disc.factory()
-        if spec.init is not None:
-            init_weights(G, spec.init)
-            init_weights(D, spec.init)
-        row["init"] = spec.init or getattr(G, "init", "")
+        G, D = new_models(cell, spec, row)
         data_rng = torch.Generator().manual_seed(cell.seed)
-
-        def evaluate(step: int) -> dict[str, float]:
-            assert curve_evaluator is not None
-            samples = generate(G, curve_evaluator.n_samples, noise_seeds["eval"], device)
-            scores = curve_evaluator.score(samples)
-            return {k: scores[k] for k in metric_names(curve_evaluator, scores)}
-
+        evaluate = curve_scorer(G, curve_evaluator, noise_seeds["eval"], device)
         result = train(
             G,
             D,
             cell.loss.factory(),
             dataset.sampler(spec.batch_size, data_rng, device),
-            TrainConfig(
-                steps=spec.steps,
-                batch_size=spec.batch_size,
-                seed=cell.seed,
-                hp=hp,
-                device=device,
-                precision=spec.precision,
-                log_every=spec.log_every,
-                progress=spec.progress,
-                description=f"{cell.loss.name} seed {cell.seed}",
-                checkpoint_every=spec.checkpoint_every,
-                eval_every=spec.eval_every if curve_evaluator is not None else 0,
-            ),
-            evaluate if curve_evaluator is not None else None,
+            train_config(cell, spec, device, curve_evaluator is not None),
+            evaluate,
             data_rng=data_rng,
             resume=resume_state,
             checkpoint=save_checkpoint if spec.checkpoint_every else None,
@@ -518,33 +605,9 @@ def run_cell(
         except ResumeError as exc:  # e.g. the model code changed under the same names
             log(f"  checkpoint {ckpt_path} does not fit ({exc}); starting over")
             G, result = train_from(None)
-        row.update(
-            status=result.status,
-            diverged_at=result.diverged_at,
-            diverged_reason=result.diverged_reason,
-            steps_done=result.steps_done,
-            resumed_from_step=result.resumed_from,
-            train_images_per_s=result.train_images_per_s,
-            d_step_ms=result.d_step_ms,
-            g_step_ms=result.g_step_ms,
-            gflop_per_step=result.gflop_per_step,
-            train_s=result.train_s,
-            final_d_loss=result.final_d_loss,
-            final_g_loss=result.final_g_loss,
-        )
-        curves = [
-            {"run_id": run_id, "step": s, "metric": m, "value": v} for s, m, v in result.curves
-        ]
+        curves = record_result(row, result)
         if result.status == "ok":  # a diverged G has non-finite weights: no picture, no scores
-            grid = spec.out / "samples" / f"{run_id}.png"
-            samples = generate(G, dataset.preview_samples, noise_seeds["grid"], device)
-            dataset.save_samples(samples, grid)
-            if grid.exists():
-                row["samples_png"] = str(grid.relative_to(spec.out))
-            if evaluator is not None:
-                samples = generate(G, evaluator.n_samples, noise_seeds["eval"], device)
-                scores = evaluator.score(samples)
-                row.update(scores, metrics=" ".join(metric_names(evaluator, scores)))
+            score(G, row, spec, dataset, evaluator, device, noise_seeds)
     except Exception as exc:  # a failing plugin fails its own cell only
         row["status"] = "error"
         row["error"] = f"{type(exc).__name__}: {exc}"
@@ -553,6 +616,80 @@ def run_cell(
             traceback.print_exc()
     row["wall_s"] = time.perf_counter() - start
     return stamp(row), curves
+
+
+def run_pack(
+    cells: list[Cell],
+    spec: RunSpec,
+    dataset: Dataset,
+    evaluator: Evaluator | None,
+    device: torch.device,
+    log: Callable[[str], None],
+    curve_evaluator: Evaluator | None = None,
+) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """Train the seeds ``cells`` (one loss) as one packed computation (:mod:`ganbench.packing`)
+    and score each; return each cell's runs.csv row and curves.csv rows, as :func:`run_cell`.
+
+    Each cell starts from the weights, noise and data stream its unpacked run would have. No
+    checkpoints are written while a pack trains (``--fresh`` still drops old ones). Raises
+    :class:`PackError` if the loss or models cannot be trained packed (nothing is recorded):
+    the caller trains the cells one at a time instead. A failure while scoring fails that cell.
+    """
+    start = time.perf_counter()
+    rows = [base_row(cell, spec, device) for cell in cells]
+    if spec.fresh:
+        for row in rows:
+            checkpoints.path_for(spec.out, row["config_hash"]).unlink(missing_ok=True)
+    noise_seeds = [{"grid": GRID_SEED, "eval": EVAL_SEED_OFFSET + cell.seed} for cell in cells]
+    try:
+        Gs, Ds = zip(
+            *(new_models(c, spec, r) for c, r in zip(cells, rows, strict=True)), strict=True
+        )
+        samplers = [
+            dataset.sampler(spec.batch_size, torch.Generator().manual_seed(cell.seed), device)
+            for cell in cells
+        ]
+        evaluates = [
+            curve_scorer(G, curve_evaluator, seeds["eval"], device)
+            for G, seeds in zip(Gs, noise_seeds, strict=True)
+        ]
+        results = train_packed(
+            Gs,
+            Ds,
+            cells[0].loss.factory(),
+            samplers,
+            [cell.seed for cell in cells],
+            train_config(
+                cells[0],
+                spec,
+                device,
+                curve_evaluator is not None,
+                f"{cells[0].loss.name} seeds {','.join(str(c.seed) for c in cells)}",
+            ),
+            evaluates if curve_evaluator is not None else None,
+        )
+    except Exception as exc:
+        raise PackError(f"{type(exc).__name__}: {_first_line(exc)}") from exc
+    train_wall = (time.perf_counter() - start) / len(cells)
+    out = []
+    for cell, row, G, result, seeds in zip(cells, rows, Gs, results, noise_seeds, strict=True):
+        started = time.perf_counter()
+        row["pack"] = len(cells)
+        curves = record_result(row, result)
+        try:
+            if result.status == "ok":
+                score(G, row, spec, dataset, evaluator, device, seeds)
+        except Exception as exc:
+            row["status"] = "error"
+            row["error"] = f"{type(exc).__name__}: {exc}"
+            log(f"cell {cell.loss.name} seed {cell.seed} failed: {row['error']}")
+        row["wall_s"] = train_wall + time.perf_counter() - started
+        out.append((stamp(row), curves))
+    return out
+
+
+class PackError(Exception):
+    """A loss or model pair cannot be trained packed (e.g. a loss that is not ``vmap``-able)."""
 
 
 @dataclass
@@ -638,11 +775,42 @@ def execute_cell(
     row, curves = run_cell(
         cell, spec, prep.dataset, prep.evaluator, prep.device, log, prep.curve_evaluator
     )
-    row.update(launch_columns or {})
+    row.update(launch_columns or {}, pack=1, compile=spec.compile)
     if row["status"] == "diverged":
         log(f"  diverged at step {row['diverged_at']} (non-finite {row['diverged_reason']})")
     R.record_cell(spec.out, row, curves)
     return {"status": row["status"], "run_id": row["run_id"], "error": row["error"]}
+
+
+def execute_pack(
+    prep: Prepared,
+    group: list[tuple[str, Cell]],
+    log: Callable[[str], None],
+    launch_columns: dict[str, Any] | None = None,
+) -> None:
+    """Train the ``(label, cell)`` pairs of ``group`` (one loss, unfinished seeds) as one pack
+    (:func:`run_pack`) and record each cell's row; if the loss or models cannot be packed, train
+    the cells one at a time with :func:`execute_cell` instead."""
+    spec, cells = prep.spec, [cell for _, cell in group]
+    name, seeds = cells[0].loss.name, ", ".join(str(c.seed) for c in cells)
+    log(
+        f"{name} seeds {seeds}, packed ({cells[0].hp.n_critic} critic steps per G step, "
+        f"{spec.steps} G steps)"
+    )
+    try:
+        outcomes = run_pack(
+            cells, spec, prep.dataset, prep.evaluator, prep.device, log, prep.curve_evaluator
+        )
+    except PackError as exc:
+        log(f"  {name} cannot be trained packed ({exc}); training its seeds one at a time")
+        for label, cell in group:
+            execute_cell(prep, cell, label, log, launch_columns)
+        return
+    for row, curves in outcomes:
+        row.update(launch_columns or {})
+        if row["status"] == "diverged":
+            log(f"  seed {row['seed']} diverged at step {row['diverged_at']}")
+        R.record_cell(spec.out, row, curves)
 
 
 def reference_table(prep: Prepared) -> pd.DataFrame | None:

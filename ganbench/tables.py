@@ -69,6 +69,8 @@ NOT_METRICS = frozenset(
         "format_version",
         "eval_every",
         "log_every",
+        "parallel_cells",
+        "pack",
     }
 )
 

@@ -25,6 +25,7 @@ from ganbench.checkpoints import rng_state, set_rng_state
 from ganbench.losses import Hyperparams, Loss
 
 PRECISIONS = ("fp32", "bf16")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")  # torch.compile's modes
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class TrainConfig:
     description: str = ""
     eval_every: int = 0  # >0: call ``evaluate(step)`` every that many steps (e.g. FID curves)
     checkpoint_every: int = 0
+    compile: str = ""  # a torch.compile mode for G's and D's forward; "": eager
 
 
 @dataclass
@@ -258,6 +260,9 @@ def _train(
     if channels_last:  # conv models: channels_last is faster on CPU and GPU
         G.to(memory_format=torch.channels_last)
         D.to(memory_format=torch.channels_last)
+    if config.compile:  # in place: state_dict keys (checkpoints) stay those of the eager model
+        G.compile(mode=config.compile)
+        D.compile(mode=config.compile)
     loss.hp = hp
     opt_g = make_optimizer(hp.optimizer_g, G.parameters(), hp.lr_g, hp.beta1, hp.beta2)
     opt_d = make_optimizer(hp.optimizer_d, D.parameters(), hp.lr_d, hp.beta1, hp.beta2)
@@ -367,7 +372,7 @@ def _train(
 
         # -- log point: losses onto the curves; NaN/Inf in a loss or a weight ends the cell -------
         if progress.step % config.log_every == 0 or progress.step == config.steps:
-            if not _log_point(progress, d_hist, g_hist, (G, D), elapsed()):
+            if not _log_point(progress, d_hist, g_hist, lambda: _all_finite((G, D)), elapsed()):
                 break
             bar.set_postfix(d=f"{progress.final_d_loss:.3f}", g=f"{progress.final_g_loss:.3f}")
         # -- evaluation during training (FID curves), excluded from timing -----------------------
@@ -419,11 +424,12 @@ def _log_point(
     progress: _Progress,
     d_hist: Tensor,
     g_hist: Tensor,
-    models: tuple[nn.Module, ...],
+    weights_finite: Callable[[], bool],
     wall_s: float,
 ) -> bool:
-    """Put the window since the last log point on the curves; False (and status diverged) if a
-    loss in it, or a weight now, is NaN or Inf."""
+    """Put the window since the last log point (up to ``progress.step``) on the curves; False
+    (and status diverged) if a loss in it, or a weight now (``weights_finite()``), is NaN or
+    Inf."""
     window = slice(progress.logged, progress.step)
     d_win, g_win = d_hist[window].cpu(), g_hist[window].cpu()
     bad = ~(torch.isfinite(d_win) & torch.isfinite(g_win))
@@ -431,7 +437,7 @@ def _log_point(
         at = int(bad.nonzero()[0, 0])
         progress.diverged_at = progress.logged + at + 1
         progress.diverged_reason = "d_loss" if not torch.isfinite(d_win[at]) else "g_loss"
-    elif not _all_finite(models):
+    elif not weights_finite():
         progress.diverged_at = progress.step  # first seen here; losses were still finite
         progress.diverged_reason = "parameters"
     if progress.diverged_at is not None:

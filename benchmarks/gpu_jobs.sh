@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Aggregate training throughput of N cells sharing one GPU as N processes (ganbench run --jobs N),
+# on random 28x28 images written as MNIST IDX files (throughput does not depend on the pixels).
+# Run on a GPU machine from the repository root: bash benchmarks/gpu_jobs.sh [OUTDIR]
+set -euo pipefail
+OUT=${1:-/tmp/ganbench-gpu-jobs}
+mkdir -p "$OUT/idx"
+python3 - "$OUT/idx" <<'PY'
+import struct, sys, numpy as np
+d = sys.argv[1]; rng = np.random.default_rng(0)
+for prefix, n in (("train", 60000), ("t10k", 10000)):
+    for kind, shape in (("images-idx3", (n, 28, 28)), ("labels-idx1", (n,))):
+        a = rng.integers(0, 256 if kind.startswith("images") else 10, shape).astype(np.uint8)
+        with open(f"{d}/{prefix}-{kind}-ubyte", "wb") as f:
+            f.write(struct.pack(">HBB", 0, 8, a.ndim) + struct.pack(f">{a.ndim}I", *a.shape) + a.tobytes())
+PY
+for jobs in ${JOBS-1 4 8}; do
+  python3 -m ganbench run --loss non-saturating --seeds "$jobs" --jobs "$jobs" --device cuda \
+    --precision bf16 --steps 600 --fid-samples 0 --checkpoint-every 0 \
+    --data-dir "$OUT/idx" --out "$OUT/jobs$jobs" > /dev/null 2>&1
+  python3 - "$OUT/jobs$jobs/runs.csv" "$jobs" <<'PY'
+import sys, pandas as pd
+runs = pd.read_csv(sys.argv[1])
+print(f"--jobs {sys.argv[2]}: {len(runs)} cells {sorted(set(runs.status))}, aggregate "
+      f"{runs.train_images_per_s.sum():.0f} images/s (per cell {runs.train_images_per_s.mean():.0f})")
+PY
+done
+# the same cells as packs of K seeds in one process (ganbench run --pack K)
+for pack in 1 4 16; do
+  python3 -m ganbench run --loss non-saturating --seeds "$pack" --pack "$pack" --device cuda \
+    --precision bf16 --steps 600 --fid-samples 0 --checkpoint-every 0 \
+    --data-dir "$OUT/idx" --out "$OUT/pack$pack" > /dev/null 2>&1
+  python3 - "$OUT/pack$pack/runs.csv" "$pack" <<'PY'
+import sys, pandas as pd
+runs = pd.read_csv(sys.argv[1])
+print(f"--pack {sys.argv[2]}: {len(runs)} cells {sorted(set(runs.status))}, aggregate "
+      f"{runs.train_images_per_s.sum():.0f} images/s (per cell {runs.train_images_per_s.mean():.0f})")
+PY
+done
