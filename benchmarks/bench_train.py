@@ -1,4 +1,5 @@
-"""Training throughput of dcgan-mnist per loss (batch 128): images/s, iterations/s, GFLOP/s.
+"""Training throughput of dcgan-mnist per loss (batch 128): images/s, iterations/s, GFLOP/s;
+and generation throughput (10k samples, as scoring draws them).
 
 Run: ``tox -e bench`` or ``pytest benchmarks/bench_train.py --benchmark-enable -s``. Each round
 trains ``STEPS`` generator steps (with each loss's own ``n_critic``) after a warm-up round. Two
@@ -84,4 +85,37 @@ def test_train_throughput(benchmark, ceiling, loss_name, precision):
         f"({BATCH * loop_its:.0f} images/s), {gflops:.0f} GFLOP/s = "
         f"{gflops / ceiling[precision]:.2f} of the {ceiling[precision]:.0f} GFLOP/s {precision} "
         f"matmul ceiling, D step {result.d_step_ms:.0f} ms, G step {result.g_step_ms:.0f} ms"
+    )
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_generate_throughput(benchmark, ceiling, precision):
+    """Generation as scoring uses it: 10k samples of dcgan-mnist-bn's G in eval mode, batches of
+    500 (``ganbench.trainer.generate``), images/s and counted GFLOP/s."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from ganbench.trainer import _autocast, generate
+
+    torch.manual_seed(0)
+    G = registry.get_generator("dcgan-mnist-bn").factory().to(memory_format=torch.channels_last)
+    cpu = torch.device("cpu")
+    n = 10_000
+
+    def run():
+        with _autocast(cpu, precision):
+            return generate(G, n, seed=0, device=cpu)
+
+    run()  # warm-up
+    samples = benchmark.pedantic(run, rounds=3)
+    assert samples.shape == (n, 1, 28, 28)
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        G.eval()(torch.randn(500, G.z_dim))
+    gflop = counter.get_total_flops() / 1e9 * n / 500
+    seconds = benchmark.stats.stats.median
+    benchmark.extra_info.update(images_per_s=n / seconds, gflop_per_s=gflop / seconds)
+    print(
+        f"\n generate {precision}: {n / seconds:.0f} images/s, {gflop / seconds:.0f} GFLOP/s = "
+        f"{gflop / seconds / ceiling[precision]:.2f} of the {ceiling[precision]:.0f} GFLOP/s "
+        f"{precision} matmul ceiling"
     )

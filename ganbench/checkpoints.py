@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ganbench.errors import describe
 from ganbench.results import atomic_write_with
 
 CHECKPOINT_FORMAT = 1
@@ -68,8 +69,7 @@ def load(path: Path, config_hash: str, warn: Callable[[str], None]) -> dict[str,
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # a damaged zip or pickle can raise almost anything
-        first = (str(exc).strip().splitlines() or [""])[0]
-        warn(f"checkpoint {path} is unreadable ({type(exc).__name__}: {first}); starting over")
+        warn(f"checkpoint {path} is unreadable ({describe(exc)}); starting over")
         return None
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
         found = checkpoint.get("format") if isinstance(checkpoint, dict) else None

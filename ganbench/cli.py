@@ -50,7 +50,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, action="append", default=[], help="repeatable; default 0")
     run.add_argument("--seeds", type=int, help="N: seeds 0..N-1 (added to any --seed)")
     run.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    run.add_argument("--precision", default="fp32", help="fp32 or bf16 (autocast)")
+    run.add_argument(
+        "--precision",
+        default="auto",
+        help="fp32, bf16 (autocast) or auto (default: bf16 on a CPU with native bf16 where the "
+        "dataset validated it, MNIST; fp32 elsewhere)",
+    )
     run.add_argument("--out", type=Path, default=Path("results"), help="results directory")
     run.add_argument("--data-dir", type=Path, help="directory with the four MNIST IDX files")
     run.add_argument("--init", help="re-initialise both models: xavier or he")

@@ -40,7 +40,7 @@ import torch
 
 from ganbench import checkpoints, plugins, registry, runner
 from ganbench import results as R
-from ganbench.errors import GanbenchError
+from ganbench.errors import GanbenchError, describe
 
 RETRIES = 2  # extra attempts for a cell whose worker process died
 RAY_MISSING = '--launcher ray needs Ray: pip install "ganbench[ray]"'
@@ -213,10 +213,6 @@ def _report(log: Log, label: str, status: dict[str, Any]) -> None:
     log(f"{label}: {status['status']}{took}{error}")
 
 
-def _first_line(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}"
-
-
 # -- local process pool ------------------------------------------------------------------------
 
 
@@ -250,7 +246,7 @@ def _run_pool(prep: runner.Prepared, todo: list[tuple[str, runner.Cell]], log: L
                         pool = None
                         log(f"{label}: worker process died (attempt {attempt} of {RETRIES + 1})")
                     except Exception as exc:  # the worker could not set up (e.g. a plugin)
-                        status = _record_error(prep, cell, _first_line(exc), columns)
+                        status = _record_error(prep, cell, describe(exc), columns)
                         break
                 else:
                     status = _record_error(
@@ -290,7 +286,7 @@ def _run_ray(prep: runner.Prepared, todo: list[tuple[str, runner.Cell]], log: Lo
             ray.init(address=launch.ray_address, logging_level="warning")
         except Exception as exc:
             where = launch.ray_address or "the local Ray instance"
-            raise GanbenchError(f"Cannot start or reach {where}: {_first_line(exc)}") from None
+            raise GanbenchError(f"Cannot start or reach {where}: {describe(exc)}") from None
     try:
         total = ray.cluster_resources()
         fits = total.get("CPU", 0) / cpus
@@ -322,7 +318,7 @@ def _run_ray(prep: runner.Prepared, todo: list[tuple[str, runner.Cell]], log: Lo
                     try:
                         status = ray.get(ref)
                     except ray.exceptions.RayTaskError as exc:  # raised in the worker
-                        status = _record_error(prep, cell, _first_line(exc.cause or exc), columns)
+                        status = _record_error(prep, cell, describe(exc.cause or exc), columns)
                     except ray.exceptions.RayError as exc:  # worker or node died, every try
                         message = f"worker died {RETRIES + 1} times ({type(exc).__name__})"
                         status = _record_error(prep, cell, message, columns)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ganbench import plugins
-from ganbench.errors import GanbenchError
+from ganbench.errors import GanbenchError, first_line
 
 KINDS: dict[str, str] = {
     "loss": "register_losses",
@@ -119,7 +119,7 @@ def get(kind: str, name: str) -> Entry:
     if culprit is not None:
         raise GanbenchError(
             f"{kind.capitalize()} {name!r} is not available because plugin "
-            f"{culprit.distribution} failed to load: {_first_line(culprit.error)} "
+            f"{culprit.distribution} failed to load: {first_line(culprit.error)} "
             "(see `ganbench plugins`)"
         )
     message = f"Unknown {kind} {name!r}."
@@ -129,13 +129,9 @@ def get(kind: str, name: str) -> Entry:
     message += f" Available: {', '.join(known) or '(none)'}"
     if broken:
         message += ". Plugins that failed to load (one may provide it): " + "; ".join(
-            f"{b.distribution} ({_first_line(b.error)})" for b in broken
+            f"{b.distribution} ({first_line(b.error)})" for b in broken
         )
     raise GanbenchError(message)
-
-
-def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0] if text.strip() else text
 
 
 def get_loss(name: str) -> Entry:

@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 from filelock import FileLock
 
-from ganbench.errors import GanbenchError
+from ganbench.errors import GanbenchError, describe
 
 RUNS = "runs.csv"
 CURVES = "curves.csv"
@@ -100,9 +100,8 @@ def check_runs_format(out: Path) -> None:
     try:
         runs = read_csv(path)
     except Exception as exc:  # not CSV at all, unreadable, ...
-        first = (str(exc).strip().splitlines() or [""])[0]
         raise GanbenchError(
-            f"{path} is not a ganbench results table ({type(exc).__name__}: {first}); {how}"
+            f"{path} is not a ganbench results table ({describe(exc)}); {how}"
         ) from None
     if runs.empty and not len(runs.columns):
         return

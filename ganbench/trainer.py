@@ -22,6 +22,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from tqdm import tqdm
 
 from ganbench.checkpoints import rng_state, set_rng_state
+from ganbench.errors import describe
 from ganbench.losses import Hyperparams, Loss
 
 PRECISIONS = ("fp32", "bf16")
@@ -285,8 +286,7 @@ def _train(
             # last: nothing above may draw random numbers after the states are back
             set_rng_state(resume["rng"], noise=noise, data=data_rng)
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-            first_line = (str(exc).strip().splitlines() or [""])[0]
-            raise ResumeError(f"{type(exc).__name__}: {first_line}") from exc
+            raise ResumeError(describe(exc)) from exc
 
     def state() -> dict[str, Any]:
         return {

@@ -73,6 +73,7 @@ def main() -> None:
                 out=args.out,
                 overrides=hp,
                 eval=EvalOptions(fid_samples=args.fid_samples),
+                precision="fp32",  # as committed (before bf16 became the CPU default)
             )
         )
 

@@ -2,10 +2,12 @@
 
 import pandas as pd
 import pytest
+import torch
 
+from ganbench import registry
 from ganbench.cli import main
 from ganbench.default_plugins.dcgan_mnist import WGAN_STEPS
-from ganbench.runner import RunSpec, with_defaults
+from ganbench.runner import RunSpec, auto_precision, with_defaults
 
 FAST = ["--steps", "4", "--batch-size", "16", "--fid-samples", "0", "--log-every", "2"]
 
@@ -124,7 +126,7 @@ def test_overrides_are_applied_and_recorded(tiny_mnist, tmp_path):
         (["--loss", "wgan", "--lr", "-1"], "--lr-g must be a positive number, got -1.0"),
         (
             ["--loss", "wgan", "--precision", "fp8"],
-            "Unknown precision 'fp8'. Available: fp32, bf16",
+            "Unknown precision 'fp8'. Available: auto, fp32, bf16",
         ),
         ([], "No loss given. Use --loss NAME. Available: feature-matching"),
     ],
@@ -140,8 +142,6 @@ def test_bad_input_is_one_line_exit_2_before_training(tiny_mnist, tmp_path, caps
 
 
 def test_cuda_without_gpu_is_a_clear_error(tiny_mnist, tmp_path, capsys):
-    import torch
-
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
     assert run(tiny_mnist, tmp_path / "r", "--loss", "wgan", "--device", "cuda") == 2
@@ -208,3 +208,32 @@ def test_default_budget_is_shared_and_covers_the_slowest_objective(losses, gener
     spec = with_defaults(RunSpec(losses=losses, generator=generator))
     assert spec.steps == expected
     assert with_defaults(RunSpec(losses=losses, generator=generator, steps=7)).steps == 7
+
+
+@pytest.mark.parametrize(
+    ("native_bf16", "dataset", "device", "expected"),
+    [
+        (True, "mnist", "cpu", "bf16"),  # validated on MNIST (README, Performance)
+        (False, "mnist", "cpu", "fp32"),  # emulated bf16 would be slower
+        (True, "ring8", "cpu", "fp32"),  # not validated on the 2-D toys
+    ],
+)
+def test_auto_precision(monkeypatch, native_bf16, dataset, device, expected):
+    from ganbench import runner
+
+    monkeypatch.setattr(runner, "cpu_has_native_bf16", lambda: native_bf16)
+    spec = with_defaults(RunSpec(losses=("wgan",), dataset=dataset, device=device))
+    assert spec.precision == expected
+    explicit = with_defaults(RunSpec(losses=("wgan",), dataset=dataset, precision="fp32"))
+    assert explicit.precision == "fp32"
+
+
+def test_auto_precision_is_recorded_resolved(tiny_mnist, tmp_path, capsys):
+    out = tmp_path / "res"
+    assert run(tiny_mnist, out, "--loss", "minimax") == 0
+    expected = auto_precision(registry.get_dataset("mnist").factory(), torch.device("cpu"))
+    assert list(pd.read_csv(out / "runs.csv")["precision"]) == [expected]
+    assert f"precision {expected} (--precision auto on cpu" in capsys.readouterr().err
+    # an explicit --precision of the same value is the same cell: finished, not retrained
+    assert run(tiny_mnist, out, "--loss", "minimax", "--precision", expected) == 0
+    assert len(pd.read_csv(out / "runs.csv")) == 1
