@@ -419,7 +419,8 @@ def base_row(cell: Cell, spec: RunSpec, device: torch.device) -> dict[str, Any]:
     data = registry.get_dataset(spec.dataset)
     hp = cell.hp
     chash, setup = cell_hashes(cell, spec, device)
-    run_id = f"{cell.loss.name}-s{cell.seed}-{chash[:8]}-{datetime.now():%Y%m%d%H%M%S}"
+    # microseconds: two attempts of one cell within a second (a fast --fresh rerun) stay apart
+    run_id = f"{cell.loss.name}-s{cell.seed}-{chash[:8]}-{datetime.now():%Y%m%d%H%M%S%f}"
     return {
         "run_id": run_id,
         "config_hash": chash,

@@ -237,3 +237,32 @@ def test_auto_precision_is_recorded_resolved(tiny_mnist, tmp_path, capsys):
     # an explicit --precision of the same value is the same cell: finished, not retrained
     assert run(tiny_mnist, out, "--loss", "minimax", "--precision", expected) == 0
     assert len(pd.read_csv(out / "runs.csv")) == 1
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--compile", "fast"], "Unknown compile mode 'fast'. Available: default, reduce-overhead"),
+        (["--compile", "default", "--pack", "2"], "--compile applies to unpacked cells"),
+    ],
+)
+def test_bad_compile_is_one_line(tiny_mnist, tmp_path, capsys, extra, message):
+    assert run(tiny_mnist, tmp_path / "res", "--loss", "wgan", *extra) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_compile_compiles_both_models_and_records_the_mode(tiny_mnist, tmp_path, monkeypatch):
+    """The wiring only (torch.compile itself is torch's): every cell's G and D are compiled in
+    place with the mode asked for, and rows say which."""
+    calls = []
+    monkeypatch.setattr(
+        torch.nn.Module, "compile", lambda self, **kw: calls.append((type(self).__name__, kw))
+    )
+    out = tmp_path / "res"
+    assert run(tiny_mnist, out, "--loss", "minimax", "--compile", "reduce-overhead") == 0
+    assert calls == [
+        ("DcganMnistBnGenerator", {"mode": "reduce-overhead"}),
+        ("DcganMnistDiscriminator", {"mode": "reduce-overhead"}),
+    ]
+    assert list(pd.read_csv(out / "runs.csv")["compile"]) == ["reduce-overhead"]
