@@ -14,26 +14,19 @@ for prefix, n in (("train", 60000), ("t10k", 10000)):
         with open(f"{d}/{prefix}-{kind}-ubyte", "wb") as f:
             f.write(struct.pack(">HBB", 0, 8, a.ndim) + struct.pack(f">{a.ndim}I", *a.shape) + a.tobytes())
 PY
-for jobs in ${JOBS-1 4 8}; do
-  python3 -m ganbench run --loss non-saturating --seeds "$jobs" --jobs "$jobs" --device cuda \
+# one sweep of N cells (N = its second argument, under option $1), then its aggregate throughput
+sweep() {
+  local option=$1 n=$2
+  python3 -m ganbench run --loss non-saturating --seeds "$n" "$option" "$n" --device cuda \
     --precision bf16 --steps 600 --fid-samples 0 --checkpoint-every 0 \
-    --data-dir "$OUT/idx" --out "$OUT/jobs$jobs" > /dev/null 2>&1
-  python3 - "$OUT/jobs$jobs/runs.csv" "$jobs" <<'PY'
+    --data-dir "$OUT/idx" --out "$OUT/${option#--}$n" > /dev/null 2>&1
+  python3 - "$OUT/${option#--}$n/runs.csv" "$option $n" <<'PY'
 import sys, pandas as pd
 runs = pd.read_csv(sys.argv[1])
-print(f"--jobs {sys.argv[2]}: {len(runs)} cells {sorted(set(runs.status))}, aggregate "
+print(f"{sys.argv[2]}: {len(runs)} cells {sorted(set(runs.status))}, aggregate "
       f"{runs.train_images_per_s.sum():.0f} images/s (per cell {runs.train_images_per_s.mean():.0f})")
 PY
-done
+}
+for jobs in ${JOBS-1 4 8}; do sweep --jobs "$jobs"; done
 # the same cells as packs of K seeds in one process (ganbench run --pack K)
-for pack in 1 4 16; do
-  python3 -m ganbench run --loss non-saturating --seeds "$pack" --pack "$pack" --device cuda \
-    --precision bf16 --steps 600 --fid-samples 0 --checkpoint-every 0 \
-    --data-dir "$OUT/idx" --out "$OUT/pack$pack" > /dev/null 2>&1
-  python3 - "$OUT/pack$pack/runs.csv" "$pack" <<'PY'
-import sys, pandas as pd
-runs = pd.read_csv(sys.argv[1])
-print(f"--pack {sys.argv[2]}: {len(runs)} cells {sorted(set(runs.status))}, aggregate "
-      f"{runs.train_images_per_s.sum():.0f} images/s (per cell {runs.train_images_per_s.mean():.0f})")
-PY
-done
+for pack in ${PACKS-1 4 16}; do sweep --pack "$pack"; done

@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from ganbench import registry
+from ganbench import registry, runner
 from ganbench.packing import train_packed
 from ganbench.trainer import TrainConfig, train
 
@@ -39,9 +39,7 @@ def models(seed: int):
 
 def config(name: str, steps: int, precision: str, compile_mode: str = "") -> TrainConfig:
     """The cell's settings as ``ganbench run`` makes them: the loss's defaults, then the pair's."""
-    loss = registry.get_loss(name).factory()
-    pair_defaults = getattr(registry.get_generator(PAIR).factory, "loss_hyperparams", {})
-    hp = loss.defaults.replace(**pair_defaults.get(name, {}))
+    hp = runner.hyperparams_for(registry.get_loss(name), models(0)[0], runner.RunSpec((name,)))
     return TrainConfig(
         steps=steps,
         batch_size=BATCH,

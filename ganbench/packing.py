@@ -25,14 +25,12 @@ from __future__ import annotations
 
 import copy
 import math
-import sys
 import time
 from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
-from tqdm import tqdm
 
 from ganbench.losses import Loss
 from ganbench.trainer import (
@@ -47,6 +45,8 @@ from ganbench.trainer import (
     cpu_threads,
     from_unit,
     make_optimizer,
+    progress_bar,
+    result,
 )
 
 
@@ -175,13 +175,7 @@ def _train_packed(Gs, Ds, loss, next_batches, seeds, config, evaluates) -> list[
     clock = _Clock(device)
     marks: list[tuple] = []
     autocast = _autocast(device, config.precision)
-    bar = tqdm(
-        total=config.steps,
-        desc=config.description,
-        disable=not (config.progress and sys.stderr.isatty()),
-        leave=False,
-        dynamic_ncols=True,
-    )
+    bar = progress_bar(config)
     start = time.perf_counter()
     paused = 0.0
     gflop = _step_gflop(G_base, scorer.D, loss, hp.n_critic, z_shape, config.batch_size)
@@ -238,24 +232,7 @@ def _train_packed(Gs, Ds, loss, next_batches, seeds, config, evaluates) -> list[
     for k in range(K):
         sg.unstack_into(k, Gs[k])
         sd.unstack_into(k, Ds[k])
-    timed = timing.timed_steps
-    return [
-        TrainResult(
-            status=p.status,
-            diverged_at=p.diverged_at,
-            diverged_reason=p.diverged_reason,
-            steps_done=p.step,
-            final_d_loss=p.final_d_loss,
-            final_g_loss=p.final_g_loss,
-            train_images_per_s=config.batch_size * timed / timing.step_s / K if timed else math.nan,
-            d_step_ms=1000.0 * timing.d_s / (timed * hp.n_critic) if timed else math.nan,
-            g_step_ms=1000.0 * timing.g_s / timed if timed else math.nan,
-            train_s=train_s,
-            gflop_per_step=p.gflop_per_step,
-            curves=list(p.curves),
-        )
-        for p in per_seed
-    ]
+    return [result(p, timing, config, train_s, share=K) for p in per_seed]
 
 
 def _step_gflop(G: nn.Module, D: nn.Module, loss: Loss, n_critic: int, z_shape, batch) -> float:

@@ -464,6 +464,12 @@ def stamp(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+def fixed_noise(cell: Cell) -> dict[str, int]:
+    """The seeds of a cell's fixed noise: its sample grid's (the same for every cell) and its
+    evaluation's (apart from its training noise)."""
+    return {"grid": GRID_SEED, "eval": EVAL_SEED_OFFSET + cell.seed}
+
+
 def train_config(
     cell: Cell, spec: RunSpec, device: torch.device, curves: bool, description: str = ""
 ) -> TrainConfig:
@@ -589,7 +595,7 @@ def run_cell(
             ckpt_path.unlink(missing_ok=True)
         else:
             resume = checkpoints.load(ckpt_path, chash, log)
-    noise_seeds = {"grid": GRID_SEED, "eval": EVAL_SEED_OFFSET + cell.seed}
+    noise_seeds = fixed_noise(cell)
     if resume is not None:
         noise_seeds = resume["noise"]  # the fixed sample/evaluation noise the cell began with
         log(f"  resuming from step {resume['trainer']['progress']['step']} ({ckpt_path})")
@@ -663,7 +669,7 @@ def run_pack(
     if spec.fresh:
         for row in rows:
             checkpoints.path_for(spec.out, row["config_hash"]).unlink(missing_ok=True)
-    noise_seeds = [{"grid": GRID_SEED, "eval": EVAL_SEED_OFFSET + cell.seed} for cell in cells]
+    noise_seeds = [fixed_noise(cell) for cell in cells]
     try:
         Gs, Ds = zip(
             *(new_models(c, spec, r) for c, r in zip(cells, rows, strict=True)), strict=True
@@ -830,7 +836,7 @@ def execute_pack(
             execute_cell(prep, cell, label, log, launch_columns)
         return
     for row, curves in outcomes:
-        row.update(launch_columns or {})
+        row.update(launch_columns or {}, compile=spec.compile)
         if row["status"] == "diverged":
             log(f"  seed {row['seed']} diverged at step {row['diverged_at']}")
         R.record_cell(spec.out, row, curves)

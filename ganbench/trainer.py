@@ -311,14 +311,7 @@ def _train(
     clock = _Clock(device)
     marks: list[tuple] = []  # (start, after D phase, after G phase) of each timed step
     autocast = _autocast(device, config.precision)
-    bar = tqdm(
-        total=config.steps,
-        initial=first,
-        desc=config.description,
-        disable=not (config.progress and sys.stderr.isatty()),
-        leave=False,
-        dynamic_ncols=True,
-    )
+    bar = progress_bar(config, initial=first)
     start = time.perf_counter()
     train_s_before = progress.train_s  # training seconds of earlier starts
     paused = 0.0  # seconds spent evaluating or saving, excluded from training wall time
@@ -402,18 +395,44 @@ def _train(
     train_s = elapsed()
     if checkpoint is not None and progress.step > first:
         save()
-    timed = progress.timed_steps
+    return result(progress, progress, config, train_s, resumed_from=first)
+
+
+def progress_bar(config: TrainConfig, initial: int = 0) -> tqdm:
+    """The cell's tqdm bar: off unless ``config.progress`` and stderr is a terminal."""
+    return tqdm(
+        total=config.steps,
+        initial=initial,
+        desc=config.description,
+        disable=not (config.progress and sys.stderr.isatty()),
+        leave=False,
+        dynamic_ncols=True,
+    )
+
+
+def result(
+    progress: _Progress,
+    timing: _Progress,
+    config: TrainConfig,
+    train_s: float,
+    resumed_from: int = 0,
+    share: int = 1,
+) -> TrainResult:
+    """A run's :class:`TrainResult`: outcome, losses and curves from ``progress``, timings from
+    ``timing`` (the same object for one cell; the pack's shared sums for ``share`` seeds trained
+    together, whose images/s is the aggregate divided by ``share``)."""
+    timed, n_critic = timing.timed_steps, config.hp.n_critic
     return TrainResult(
         status=progress.status,
         diverged_at=progress.diverged_at,
         diverged_reason=progress.diverged_reason,
         steps_done=progress.step,
-        resumed_from=first,
+        resumed_from=resumed_from,
         final_d_loss=progress.final_d_loss,
         final_g_loss=progress.final_g_loss,
-        train_images_per_s=config.batch_size * timed / progress.step_s if timed else math.nan,
-        d_step_ms=1000.0 * progress.d_s / (timed * hp.n_critic) if timed else math.nan,
-        g_step_ms=1000.0 * progress.g_s / timed if timed else math.nan,
+        train_images_per_s=config.batch_size * timed / timing.step_s / share if timed else math.nan,
+        d_step_ms=1000.0 * timing.d_s / (timed * n_critic) if timed else math.nan,
+        g_step_ms=1000.0 * timing.g_s / timed if timed else math.nan,
         train_s=train_s,
         gflop_per_step=progress.gflop_per_step,
         curves=list(progress.curves),

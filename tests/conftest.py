@@ -33,6 +33,19 @@ def write_idx(path: Path, array: np.ndarray, compress: bool = False) -> Path:
 
 
 @pytest.fixture
+def float64():
+    """Compare in float64: a batched kernel sums in another order than K small ones, and GAN
+    training amplifies float32 rounding within a few Adam steps; in float64 any real
+    difference in the math still shows, rounding does not."""
+    import torch
+
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(before)
+
+
+@pytest.fixture
 def tiny_mnist(tmp_path) -> Path:
     """A directory with the four MNIST IDX files holding 256 train and 64 test random images."""
     rng = np.random.default_rng(0)

@@ -12,14 +12,6 @@ from ganbench.trainer import TrainConfig, train
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
-@pytest.fixture
-def float64():
-    before = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(before)
-
-
 FAST = ["--steps", "4", "--batch-size", "16", "--fid-samples", "0", "--log-every", "2"]
 
 

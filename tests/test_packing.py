@@ -17,17 +17,6 @@ SEEDS = [0, 1]
 BATCH = 4
 
 
-@pytest.fixture
-def float64():
-    """Compare in float64: a batched kernel sums in another order than K small ones, and GAN
-    training amplifies float32 rounding within a few Adam steps; in float64 any real
-    difference in the math still shows, rounding does not."""
-    before = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(before)
-
-
 def _models(pair: str, seed: int):
     torch.manual_seed(seed)  # as the runner does before building a cell's models
     return registry.get_generator(pair).factory(), registry.get_discriminator(pair).factory()
