@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 from ganbench.errors import GanbenchError
 
+DEFAULT_OUT = "ganbench-out"  # = ganbench.runner.DEFAULT_OUT (the CLI imports the runner lazily)
+
 if TYPE_CHECKING:
     from ganbench.tables import Tables
 
@@ -46,7 +48,28 @@ def _parser() -> argparse.ArgumentParser:
         help="generator updates per cell (default: the dataset's, or more where the model "
         "pair says one of the run's objectives needs more, e.g. wgan on dcgan-mnist-bn)",
     )
-    run.add_argument("--batch-size", type=int, default=128)
+    run.add_argument(
+        "--epochs",
+        type=float,
+        help="budget in passes over the training data instead of --steps (steps = epochs x "
+        "dataset size / batch size)",
+    )
+    run.add_argument(
+        "--batch-size", type=int, help="default: the model pair's (dcgan-lite: 64), else 128"
+    )
+    run.add_argument(
+        "--ema-decay",
+        type=float,
+        help="decay of the EMA generator scored beside G (fid_ema, ...); 0: none "
+        "(default: 0.999, with warm-up; see ganbench/ema.py)",
+    )
+    run.add_argument(
+        "--reuse-fake",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="the G step reuses the last D step's fake batch, as the PyTorch DCGAN example "
+        "(default: the model pair's choice; recorded in every row)",
+    )
     run.add_argument("--seed", type=int, action="append", default=[], help="repeatable; default 0")
     run.add_argument("--seeds", type=int, help="N: seeds 0..N-1 (added to any --seed)")
     run.add_argument("--device", default="auto", help="auto, cpu or cuda")
@@ -56,7 +79,13 @@ def _parser() -> argparse.ArgumentParser:
         help="fp32, bf16 (autocast) or auto (default: bf16 on a CPU with native bf16 where the "
         "dataset validated it, MNIST; fp32 elsewhere)",
     )
-    run.add_argument("--out", type=Path, default=Path("results"), help="results directory")
+    run.add_argument(
+        "--out",
+        type=Path,
+        default=Path(DEFAULT_OUT),
+        help=f"results directory (default {DEFAULT_OUT}/, ignored by git; committed studies "
+        "live in results/<study>/)",
+    )
     run.add_argument("--data-dir", type=Path, help="directory with the four MNIST IDX files")
     run.add_argument("--init", help="re-initialise both models: xavier or he")
     hp = run.add_argument_group("hyperparameter overrides (default: each loss's paper defaults)")
@@ -85,9 +114,9 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "--eval-every",
         type=int,
-        default=0,
         metavar="K",
-        help="add FID/IS points to curves.csv every K steps (0: off)",
+        help="add FID/IS points to curves.csv every K steps (0: off; default: 8 points per "
+        "cell, which the time-to-quality columns read)",
     )
     ev.add_argument(
         "--eval-every-samples",
@@ -166,7 +195,7 @@ def _parser() -> argparse.ArgumentParser:
         "report", help="rebuild summary/comparisons and write plots and report.md for a results dir"
     )
     report.add_argument(
-        "dir", nargs="?", type=Path, default=Path("results"), help="default: results"
+        "dir", nargs="?", type=Path, default=Path(DEFAULT_OUT), help=f"default: {DEFAULT_OUT}"
     )
 
     sub.add_parser("list", help="registered losses, generators, discriminators, datasets")
@@ -196,9 +225,10 @@ def _seeds(args: argparse.Namespace) -> tuple[int, ...]:
 
 
 def print_tables(tables: Tables) -> None:
-    from ganbench.views import comparison_view, significance_note, summary_view
+    from ganbench.views import comparison_view, ranking_note, significance_note, summary_view
 
     print(summary_view(tables.summary).to_string(index=False))
+    print(ranking_note(tables.summary))
     if tables.comparisons["p_value"].notna().any():  # some pair has FIDs to test
         print()
         print(comparison_view(tables.comparisons).to_string(index=False))
@@ -216,7 +246,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         discriminator=args.discriminator,
         dataset=args.dataset,
         steps=args.steps,
+        epochs=args.epochs,
         batch_size=args.batch_size,
+        ema_decay=args.ema_decay,
+        reuse_fake=args.reuse_fake,
         device=args.device,
         precision=args.precision,
         out=args.out,
@@ -244,11 +277,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         ),
     )
     start = time.perf_counter()
-    print_tables(run(spec))
+    tables = run(spec)
+    print_tables(tables)
     print(
         f"\n{time.perf_counter() - start:.0f} s; results in {args.out}/ (runs.csv, curves.csv, "
         "summary.csv, comparisons.csv, samples/); `ganbench report` draws the plots"
     )
+    if tables.failed:  # after the table: the other cells finished and are recorded
+        names = ", ".join(tables.failed)
+        print(
+            f"ganbench: {len(tables.failed)} cell(s) failed: {names} (see runs.csv error)",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

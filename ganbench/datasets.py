@@ -72,6 +72,8 @@ class Dataset:
     default_model: str = ""
     default_steps: int = 1000
     cpu_precision: str = "fp32"
+    # the model pairs ``cpu_precision`` was validated on (None: every pair); elsewhere fp32
+    cpu_precision_pairs: tuple[str, ...] | None = None
     # the range batches lie in: [0, 1] for images; None for data in its own units (2-D points),
     # which generators with ``output_range = None`` produce directly
     value_range: tuple[float, float] | None = (0.0, 1.0)

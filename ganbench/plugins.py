@@ -27,6 +27,7 @@ from ganbench import __version__, hookspecs
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "ganbench.default_plugins.losses",
     "ganbench.default_plugins.dcgan_mnist",
+    "ganbench.default_plugins.dcgan_lite",
     "ganbench.default_plugins.datasets",
     "ganbench.default_plugins.toy2d",
 )

@@ -42,6 +42,7 @@ from ganbench.views import (
     comparison_view,
     fmt,
     markdown_table,
+    ranking_note,
     significance_note,
     summary_view,
 )
@@ -185,14 +186,17 @@ def plot_throughput(runs: pd.DataFrame, path: Path) -> Path | None:
     return _save(fig, path)
 
 
-def plot_samples(runs: pd.DataFrame, out: Path, path: Path) -> Path | None:
-    """Each arm's sample grid (its lowest ok seed with a picture) in one montage."""
+def plot_samples(
+    runs: pd.DataFrame, out: Path, path: Path, column: str = "samples_png"
+) -> Path | None:
+    """Each arm's sample grid (its lowest ok seed with a picture) in one montage; ``column``
+    ``samples_ema_png``: the EMA generators' grids."""
     tiles = []
     for label, group in _arms(runs):
-        if "samples_png" not in group:
+        if column not in group:
             continue
         for _, row in group.sort_values("seed").iterrows():
-            png = row["samples_png"]
+            png = row[column]
             if isinstance(png, str) and png and (out / png).is_file():
                 with Image.open(out / png) as image:
                     tiles.append((f"{label} (seed {row['seed']})", np.asarray(image.convert("L"))))
@@ -233,7 +237,9 @@ def _images_section(plots: dict[str, Path | None], out: Path) -> list[str]:
         "fid_vs_train_gflop": "FID against counted training GFLOP",
         "losses_vs_step": "D and G losses against generator steps",
         "throughput": "Training throughput",
+        "fid_ema_vs_wall_s": "EMA generator's FID against training wall-clock seconds",
         "samples": "Sample grids (fixed noise)",
+        "samples_ema": "EMA generators' sample grids (the same noise)",
     }
     lines = []
     for name, caption in captions.items():
@@ -265,6 +271,8 @@ def render_markdown(out: Path, runs: pd.DataFrame, tables: Tables, plots: dict) 
         f"{stats.BOOTSTRAP_SEED}); with few seeds it is optimistic.",
         "",
         markdown_table(summary_view(summary)),
+        ranking_note(summary),
+        "",
     ]
     reference = summary[summary["loss"] == REFERENCE_LOSS] if "loss" in summary else summary
     if len(reference):
@@ -314,7 +322,13 @@ def write_report(out: Path) -> Report:
     }
     plots["losses_vs_step"] = plot_losses(runs, curves, plots_dir / "losses_vs_step.png")
     plots["throughput"] = plot_throughput(runs, plots_dir / "throughput.png")
+    plots["fid_ema_vs_wall_s"] = plot_metric_curve(
+        runs, curves, "fid_ema", "wall_s", plots_dir / "fid_ema_vs_wall_s.png"
+    )
     plots["samples"] = plot_samples(runs, out, plots_dir / "samples.png")
+    plots["samples_ema"] = plot_samples(
+        runs, out, plots_dir / "samples_ema.png", column="samples_ema_png"
+    )
     R.atomic_write_bytes(out / REPORT, render_markdown(out, runs, tables, plots).encode())
     files = [out / R.SUMMARY, out / COMPARISONS]
     files += [p for p in plots.values() if p is not None] + [out / REPORT]

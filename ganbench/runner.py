@@ -35,15 +35,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from torch.optim.swa_utils import AveragedModel
 
 from ganbench import __version__, checkpoints, registry
 from ganbench import results as R
+from ganbench.convergence import convergence_columns
 from ganbench.datasets import Dataset, EvalOptions, Evaluator, metric_names
+from ganbench.ema import EMA_SUFFIX, ema_of, ready_to_sample
 from ganbench.errors import GanbenchError, describe, first_line
 from ganbench.losses import OPTIMIZERS, Hyperparams
 from ganbench.models import INIT_SCHEMES, init_weights
 from ganbench.packing import train_packed
-from ganbench.tables import REFERENCE_LOSS, Tables, write_tables
+from ganbench.tables import NOT_METRICS, REFERENCE_LOSS, Tables, latest_attempts, write_tables
 from ganbench.trainer import (
     COMPILE_MODES,
     PRECISIONS,
@@ -59,6 +62,9 @@ EVAL_SEED_OFFSET = 1_000_000  # evaluation noise is seeded apart from training n
 
 
 LAUNCHERS = ("local", "ray")
+# a user's own results: ignored by git, so a fresh clone trains and its checkout stays clean;
+# committed studies live in results/<study>/, each with its command
+DEFAULT_OUT = "ganbench-out"
 
 
 @dataclass(frozen=True)
@@ -90,17 +96,20 @@ class RunSpec:
     generator: str | None = None  # None: the dataset's default_model
     discriminator: str | None = None  # None: the generator's name (its pair)
     dataset: str = "mnist"
-    steps: int | None = None  # None: the dataset's default_steps
-    batch_size: int = 128
+    steps: int | None = None  # None: the pair's default_steps, else the dataset's
+    epochs: float | None = None  # a budget in passes over the data instead of --steps
+    batch_size: int | None = None  # None: the pair's batch_size, else 128
     device: str = "auto"
     precision: str = "auto"  # fp32, bf16, or auto (see auto_precision)
-    out: Path = Path("results")
+    out: Path = Path(DEFAULT_OUT)
     data_dir: Path | None = None
     init: str | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
     eval: EvalOptions = EvalOptions()
     log_every: int = 10
-    eval_every: int = 0  # >0: FID/IS curve points every that many steps, on eval_every_samples
+    # >0: FID/IS curve points every that many steps, on eval_every_samples; 0: none; None:
+    # CURVE_POINTS points per cell (a multiple of log_every), which time to quality reads
+    eval_every: int | None = None
     eval_every_samples: int = 2000
     progress: bool = True
     checkpoint_every: int = 200  # generator steps between checkpoints; 0: no checkpoints at all
@@ -108,6 +117,8 @@ class RunSpec:
     launch: LaunchOptions = LaunchOptions()
     pack: int = 1  # train up to this many seeds of a loss as one computation (ganbench.packing)
     compile: str = ""  # torch.compile mode for the models ("": eager); not with --pack
+    ema_decay: float | None = None  # EMA generator's decay; 0: none; None: the pair's, else 0.999
+    reuse_fake: bool | None = None  # the G step reuses the D step's fake; None: the pair's choice
 
 
 @dataclass(frozen=True)
@@ -157,19 +168,67 @@ def with_defaults(spec: RunSpec) -> RunSpec:
     """Fill the model pair and step budget the dataset recommends where the user gave none."""
     dataset = registry.get_dataset(spec.dataset).factory()
     generator = spec.generator or dataset.default_model
+    pair = pair_defaults(generator)
+    batch_size = spec.batch_size
+    if batch_size is None:
+        batch_size = int(pair.get("batch_size", DEFAULT_BATCH_SIZE))
     steps = spec.steps
+    if steps is None and spec.epochs is not None and spec.epochs > 0 and batch_size > 0:
+        dataset.load(spec.data_dir)
+        steps = max(1, round(spec.epochs * len(dataset) / batch_size))
     if steps is None:
-        steps = default_steps(dataset.default_steps, generator, spec.losses)
+        steps = default_steps(pair.get("default_steps", dataset.default_steps), pair, spec.losses)
+    ema_decay = spec.ema_decay
+    if ema_decay is None:
+        ema_decay = 0.0 if spec.pack > 1 else float(pair.get("ema_decay", DEFAULT_EMA_DECAY))
+    reuse_fake = spec.reuse_fake
+    if reuse_fake is None:
+        reuse_fake = bool(pair.get("reuse_fake", False))
+    eval_every = spec.eval_every
+    if eval_every is None:
+        eval_every = auto_eval_every(steps, spec.log_every) if spec.eval.fid_samples else 0
     precision = spec.precision
     if precision == "auto":
-        precision = auto_precision(dataset, cell_device(spec, check_available=False))
+        precision = auto_precision(dataset, cell_device(spec, check_available=False), generator)
     return dataclasses.replace(
         spec,
         generator=generator,
         discriminator=spec.discriminator or generator,
         steps=steps,
+        batch_size=batch_size,
         precision=precision,
+        ema_decay=ema_decay,
+        reuse_fake=reuse_fake,
+        eval_every=eval_every,
     )
+
+
+CURVE_POINTS = 8  # FID curve points per cell without --eval-every
+
+
+def auto_eval_every(steps: Any, log_every: Any) -> int:
+    """Steps between :data:`CURVE_POINTS` curve points, a multiple of ``log_every`` (so each
+    point has its wall time and FLOPs logged at the same step); 0 for budgets it cannot split."""
+    try:
+        per = max(1, int(log_every)) * max(1, round(int(steps) / CURVE_POINTS / int(log_every)))
+    except (TypeError, ValueError, ZeroDivisionError):
+        return 0
+    return per if 0 < per <= int(steps) else 0
+
+
+DEFAULT_BATCH_SIZE = 128
+DEFAULT_EMA_DECAY = 0.999
+PAIR_DEFAULTS = ("loss_steps", "default_steps", "batch_size", "ema_decay", "reuse_fake")
+
+
+def pair_defaults(generator: str) -> dict[str, Any]:
+    """What the generator's class recommends for its pair: ``loss_steps``, ``default_steps``,
+    ``batch_size``, ``ema_decay``, ``reuse_fake`` (those it sets)."""
+    try:
+        G = registry.get_generator(generator).factory()
+    except Exception:  # unknown or broken generator: validate() says so, one line
+        return {}
+    return {k: getattr(G, k) for k in PAIR_DEFAULTS if hasattr(G, k)}
 
 
 def cpu_has_native_bf16() -> bool:
@@ -178,24 +237,28 @@ def cpu_has_native_bf16() -> bool:
     return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
 
 
-def auto_precision(dataset: Dataset, device: torch.device) -> str:
-    """``--precision auto``: the dataset's validated ``cpu_precision`` on a CPU with native bf16;
-    fp32 elsewhere (on a GPU, one cell of these small models is host-bound: bf16 measured no
-    faster on an H200, README "Performance")."""
-    if device.type == "cpu" and cpu_has_native_bf16():
+def auto_precision(dataset: Dataset, device: torch.device, generator: str | None = None) -> str:
+    """``--precision auto``: the dataset's validated ``cpu_precision`` on a CPU with native bf16,
+    for the pairs it was validated on (``cpu_precision_pairs``; ``generator`` None: the
+    dataset's default pair); fp32 elsewhere (on a GPU, one cell of these small models is
+    host-bound: bf16 measured no faster on an H200, README "Performance")."""
+    if device.type == "cpu" and cpu_has_native_bf16() and validated_pair(dataset, generator):
         return dataset.cpu_precision
     return "fp32"
 
 
-def default_steps(dataset_steps: int, generator: str, losses: tuple[str, ...]) -> int:
-    """The step budget of a run without ``--steps``: the dataset's, or more where the pair says
-    (``loss_steps``) that one of the run's objectives needs more. Every cell of a run gets the
-    same budget, so the objectives are compared on equal terms."""
-    try:
-        wanted = getattr(registry.get_generator(generator).factory(), "loss_steps", {})
-    except Exception:  # unknown or broken generator: validate() says so, one line
-        wanted = {}
-    return max([dataset_steps, *(int(wanted[name]) for name in losses if name in wanted)])
+def validated_pair(dataset: Dataset, generator: str | None) -> bool:
+    """Whether the dataset's ``cpu_precision`` was validated on ``generator``'s pair."""
+    pairs = getattr(dataset, "cpu_precision_pairs", None)
+    return pairs is None or (generator or dataset.default_model) in pairs
+
+
+def default_steps(base_steps: int, pair: dict[str, Any], losses: tuple[str, ...]) -> int:
+    """The step budget of a run without ``--steps``: the pair's (else the dataset's), or more
+    where the pair says (``loss_steps``) that one of the run's objectives needs more. Every cell
+    of a run gets the same budget, so the objectives are compared on equal terms."""
+    wanted = pair.get("loss_steps", {})
+    return max([int(base_steps), *(int(wanted[name]) for name in losses if name in wanted)])
 
 
 def validate(spec: RunSpec) -> None:
@@ -213,6 +276,14 @@ def validate(spec: RunSpec) -> None:
     registry.get_discriminator(spec.discriminator)
     registry.get_dataset(spec.dataset)
     _check_positive("--steps", spec.steps)
+    if spec.epochs is not None:
+        _check_positive("--epochs", spec.epochs)
+    if not (math.isfinite(spec.ema_decay) and 0 <= spec.ema_decay < 1):
+        raise GanbenchError(f"--ema-decay must be in [0, 1) (0: no EMA), got {spec.ema_decay}")
+    if spec.ema_decay > 0 and spec.pack > 1:
+        raise GanbenchError("--pack trains without an EMA generator: add --ema-decay 0")
+    if spec.reuse_fake and spec.pack > 1:
+        raise GanbenchError("--pack draws a new fake batch for the G step: add --no-reuse-fake")
     _check_positive("--batch-size", spec.batch_size)
     if spec.eval.fid_samples < 0:
         raise GanbenchError(
@@ -352,6 +423,9 @@ def cell_config(cell: Cell, spec: RunSpec, device: torch.device) -> dict[str, An
         "hyperparams": dataclasses.asdict(cell.hp),
         "device": device.type,
         "log_every": spec.log_every,
+        # only where set, so the hashes of cells from before these options stay as they were
+        **({"ema_decay": spec.ema_decay} if spec.ema_decay else {}),
+        **({"reuse_fake": True} if spec.reuse_fake else {}),
         "eval": {
             "fid_samples": spec.eval.fid_samples,
             "backbone": spec.eval.backbone if spec.eval.fid_samples else None,
@@ -445,6 +519,8 @@ def base_row(cell: Cell, spec: RunSpec, device: torch.device) -> dict[str, Any]:
         "beta2": hp.beta2,
         "loss_params": json.dumps(dict(hp.extras), sort_keys=True),
         "precision": spec.precision,
+        "ema_decay": spec.ema_decay,
+        "reuse_fake": spec.reuse_fake,
         "device": str(device),
         "status": "error",
         "error": "",
@@ -487,6 +563,7 @@ def train_config(
         checkpoint_every=spec.checkpoint_every,
         eval_every=spec.eval_every if curves else 0,
         compile=spec.compile,
+        reuse_fake=bool(spec.reuse_fake),
     )
 
 
@@ -505,22 +582,48 @@ def new_models(cell: Cell, spec: RunSpec, row: dict[str, Any]) -> tuple[torch.nn
 
 
 def curve_scorer(
-    G: torch.nn.Module, curve_evaluator: Evaluator | None, eval_seed: int, device: torch.device
+    G: torch.nn.Module,
+    curve_evaluator: Evaluator | None,
+    eval_seed: int,
+    device: torch.device,
+    ema: AveragedModel | None = None,
 ) -> Callable[[int], dict[str, float]] | None:
-    """The ``evaluate(step)`` of ``--eval-every``: ``curve_evaluator``'s numeric scores of G now."""
+    """The ``evaluate(step)`` of ``--eval-every``: ``curve_evaluator``'s numeric scores of G now,
+    and of the EMA generator (``<metric>_ema``) where there is one."""
     if curve_evaluator is None:
         return None
 
     def evaluate(step: int) -> dict[str, float]:
-        samples = generate(G, curve_evaluator.n_samples, eval_seed, device)
-        scores = curve_evaluator.score(samples)
-        return {k: scores[k] for k in metric_names(curve_evaluator, scores)}
+        out = {}
+        for model, suffix in generators(G, ema, device):
+            scores = curve_evaluator.score(
+                generate(model, curve_evaluator.n_samples, eval_seed, device)
+            )
+            names = metric_names(curve_evaluator, scores)
+            if suffix:
+                names = [m for m in names if m not in NOT_METRICS]
+            out.update({k + suffix: scores[k] for k in names})
+        return out
 
     return evaluate
 
 
-def record_result(row: dict[str, Any], result: TrainResult) -> list[dict[str, Any]]:
-    """Put a training result's columns into ``row``; return its curves.csv rows."""
+def generators(
+    G: torch.nn.Module, ema: AveragedModel | None, device: torch.device
+) -> list[tuple[torch.nn.Module, str]]:
+    """``(model, column suffix)`` of the generators a cell scores: G, and its EMA (``_ema``)."""
+    found = [(G, "")]
+    if ema is not None:
+        found.append((ready_to_sample(ema, device), EMA_SUFFIX))
+    return found
+
+
+def record_result(
+    row: dict[str, Any], result: TrainResult, curve_evaluator: Evaluator | None = None
+) -> list[dict[str, Any]]:
+    """Put a training result's columns into ``row``, with its time to quality and whether it
+    was still improving where it has FID curve points (:mod:`ganbench.convergence`); return its
+    curves.csv rows."""
     row.update(
         status=result.status,
         diverged_at=result.diverged_at,
@@ -535,6 +638,10 @@ def record_result(row: dict[str, Any], result: TrainResult) -> list[dict[str, An
         final_d_loss=result.final_d_loss,
         final_g_loss=result.final_g_loss,
     )
+    if curve_evaluator is not None:
+        floor = curve_evaluator.reference().get("fid")
+        floor = float(floor) if isinstance(floor, int | float) else math.nan
+        row.update(convergence_columns(result.curves, floor, ("", EMA_SUFFIX)))
     run_id = row["run_id"]
     return [{"run_id": run_id, "step": s, "metric": m, "value": v} for s, m, v in result.curves]
 
@@ -547,18 +654,28 @@ def score(
     evaluator: Evaluator | None,
     device: torch.device,
     noise_seeds: dict[str, int],
+    ema: AveragedModel | None = None,
 ) -> None:
-    """A trained cell's sample grid (fixed noise) and, with an evaluator, its scores, into
-    ``row``."""
-    grid = spec.out / "samples" / f"{row['run_id']}.png"
-    samples = generate(G, dataset.preview_samples, noise_seeds["grid"], device)
-    dataset.save_samples(samples, grid)
-    if grid.exists():
-        row["samples_png"] = str(grid.relative_to(spec.out))
+    """A trained cell's sample grids (fixed noise) and, with an evaluator, its scores, into
+    ``row``: for G, and for its EMA generator (``samples_ema_png``, ``<metric>_ema``)."""
+    names = []
+    for model, suffix in generators(G, ema, device):
+        grid = spec.out / "samples" / f"{row['run_id']}{suffix.replace('_', '-')}.png"
+        samples = generate(model, dataset.preview_samples, noise_seeds["grid"], device)
+        dataset.save_samples(samples, grid)
+        if grid.exists():
+            row[f"samples{suffix}_png"] = str(grid.relative_to(spec.out))
+        if evaluator is not None:
+            samples = generate(model, evaluator.n_samples, noise_seeds["eval"], device)
+            scores = evaluator.score(samples)
+            metrics = metric_names(evaluator, scores)
+            if suffix:  # the EMA's outcomes; how they were computed is G's (fid_samples, ...)
+                metrics = [m for m in metrics if m not in NOT_METRICS]
+                scores = {k + suffix: v for k, v in scores.items() if k in metrics}
+            names += [m + suffix for m in metrics]
+            row.update(scores)
     if evaluator is not None:
-        samples = generate(G, evaluator.n_samples, noise_seeds["eval"], device)
-        scores = evaluator.score(samples)
-        row.update(scores, metrics=" ".join(metric_names(evaluator, scores)))
+        row["metrics"] = " ".join(names)
 
 
 def run_cell(
@@ -613,8 +730,9 @@ def run_cell(
 
     def train_from(resume_state: dict[str, Any] | None):
         G, D = new_models(cell, spec, row)
+        ema = ema_of(G, spec.ema_decay) if spec.ema_decay else None
         data_rng = torch.Generator().manual_seed(cell.seed)
-        evaluate = curve_scorer(G, curve_evaluator, noise_seeds["eval"], device)
+        evaluate = curve_scorer(G, curve_evaluator, noise_seeds["eval"], device, ema)
         result = train(
             G,
             D,
@@ -625,18 +743,19 @@ def run_cell(
             data_rng=data_rng,
             resume=resume_state,
             checkpoint=save_checkpoint if spec.checkpoint_every else None,
+            ema=ema,
         )
-        return G, result
+        return G, ema, result
 
     try:
         try:
-            G, result = train_from(resume["trainer"] if resume is not None else None)
+            G, ema, result = train_from(resume["trainer"] if resume is not None else None)
         except ResumeError as exc:  # e.g. the model code changed under the same names
             log(f"  checkpoint {ckpt_path} does not fit ({exc}); starting over")
-            G, result = train_from(None)
-        curves = record_result(row, result)
+            G, ema, result = train_from(None)
+        curves = record_result(row, result, curve_evaluator)
         if result.status == "ok":  # a diverged G has non-finite weights: no picture, no scores
-            score(G, row, spec, dataset, evaluator, device, noise_seeds)
+            score(G, row, spec, dataset, evaluator, device, noise_seeds, ema)
     except Exception as exc:  # a failing plugin fails its own cell only
         row["status"] = "error"
         row["error"] = f"{type(exc).__name__}: {exc}"
@@ -704,7 +823,7 @@ def run_pack(
     for cell, row, G, result, seeds in zip(cells, rows, Gs, results, noise_seeds, strict=True):
         started = time.perf_counter()
         row["pack"] = len(cells)
-        curves = record_result(row, result)
+        curves = record_result(row, result, curve_evaluator)
         try:
             if result.status == "ok":
                 score(G, row, spec, dataset, evaluator, device, seeds)
@@ -871,16 +990,21 @@ def run(spec: RunSpec, log: Callable[[str], None] | None = None) -> Tables:
 
     log = log or (lambda msg: print(msg, file=sys.stderr))
     prep = prepare(spec)
-    if spec.steps is None and prep.spec.steps != prep.dataset.default_steps:
+    base = pair_defaults(prep.spec.generator).get("default_steps", prep.dataset.default_steps)
+    if spec.steps is None and spec.epochs is None and prep.spec.steps != base:
         log(
             f"{prep.spec.steps} generator steps for every cell (an objective of this run needs"
-            f" them on {prep.spec.generator}; {prep.spec.dataset}'s default is"
-            f" {prep.dataset.default_steps}; --steps N to change)"
+            f" them on {prep.spec.generator}, whose default is {base}; --steps N to change)"
         )
     if spec.precision == "auto":
+        if prep.device.type == "cpu" and not cpu_has_native_bf16():
+            why = "this CPU has no native bf16 (AVX-512 BF16 or AMX)"
+        elif not validated_pair(prep.dataset, prep.spec.generator):
+            why = f"bf16 is not validated on {prep.spec.generator} with {prep.spec.dataset}"
+        else:
+            why = f"{prep.spec.dataset}'s validated CPU precision is {prep.dataset.cpu_precision}"
         log(
-            f"precision {prep.spec.precision} (--precision auto on {prep.device.type}: "
-            f"{prep.spec.dataset}'s validated CPU precision is {prep.dataset.cpu_precision}; "
+            f"precision {prep.spec.precision} (--precision auto on {prep.device.type}: {why}; "
             "--precision fp32 or bf16 to choose)"
         )
     reference = reference_table(prep)
@@ -888,7 +1012,20 @@ def run(spec: RunSpec, log: Callable[[str], None] | None = None) -> Tables:
     launchers.run_cells(prep, log)
     with R.lock(prep.spec.out):
         tables = write_tables(prep.spec.out, reference)
-    return rows_about(tables, setups)
+        runs = latest_attempts(R.read_csv(prep.spec.out / R.RUNS))
+    return dataclasses.replace(rows_about(tables, setups), failed=failed_cells(prep, runs))
+
+
+def failed_cells(prep: Prepared, runs: pd.DataFrame) -> tuple[str, ...]:
+    """``loss seed S`` of every cell of this run whose latest row in ``runs`` is an error."""
+    if runs.empty or "config_hash" not in runs:
+        return ()
+    status = dict(zip(runs["config_hash"].astype(str), runs["status"], strict=True))
+    return tuple(
+        f"{cell.loss.name} seed {cell.seed}"
+        for cell in prep.cells
+        if status.get(cell_hashes(cell, prep.spec, prep.device)[0]) == "error"
+    )
 
 
 def rows_about(tables: Tables, setups: set[str]) -> Tables:

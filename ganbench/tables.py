@@ -37,6 +37,7 @@ import pandas as pd
 
 from ganbench import results as R
 from ganbench import stats
+from ganbench.convergence import FLOOR_MULTIPLES
 
 COMPARISONS = "comparisons.csv"
 REFERENCE_LOSS = "(real data)"
@@ -44,7 +45,17 @@ REFERENCE_LOSS = "(real data)"
 GROUP = ["loss", "generator", "discriminator", "dataset", "steps", "setup"]
 BUDGET = ["generator", "discriminator", "dataset", "steps", "batch_size", "precision"]
 EVAL_KEYS = ["backbone", "fid_samples"]  # how FID/IS were computed, where runs.csv records it
-HEADLINE = ("fid", "is_mean")  # metrics with n, mean, std, median and a bootstrap CI
+HEADLINE = ("fid", "fid_ema", "is_mean", "is_mean_ema")  # shown first, and fully described
+# time to quality (ganbench.convergence), for G and EMA-G: also n (seeds that reached it), mean,
+# std, median and a bootstrap CI over the seeds that reached it
+TIME_TO_QUALITY = tuple(
+    f"{budget}_to_{k}x_floor{suffix}"
+    for suffix in ("", "_ema")
+    for k in FLOOR_MULTIPLES
+    for budget in ("s", "gflop")
+)
+FULL_STATS = frozenset(HEADLINE + TIME_TO_QUALITY)
+IMPROVING = ("still_improving", "still_improving_ema")  # booleans: counted, n_<column>
 BUDGET_METRICS = ("wall_s", "train_gflop")  # curve metrics that measure spent compute
 MATCHED_METRIC = "fid"  # the curve metric reported at matched budgets
 COMPARED_METRIC = "fid"
@@ -71,6 +82,7 @@ NOT_METRICS = frozenset(
         "log_every",
         "parallel_cells",
         "pack",
+        "ema_decay",
     }
 )
 
@@ -99,6 +111,7 @@ class Tables:
 
     summary: pd.DataFrame
     comparisons: pd.DataFrame
+    failed: tuple[str, ...] = ()  # labels of this run's cells whose latest row is an error
 
 
 def _present(columns: list[str], frame: pd.DataFrame) -> list[str]:
@@ -225,7 +238,10 @@ def summarize(
     Columns: the arm's key (:func:`group_columns`); ``n_runs``, ``n_ok``, ``n_diverged``,
     ``n_error`` and ``seeds``; for each headline metric ``m`` present (``fid``, ``is_mean``):
     ``m_n``, ``m_mean``, ``m_std``, ``m_median``, ``m_ci_low``, ``m_ci_high`` (95% percentile
-    bootstrap of the mean, :func:`ganbench.stats.bootstrap_ci`); for every other metric
+    bootstrap of the mean, :func:`ganbench.stats.bootstrap_ci`), and the same for the EMA
+    generator's (``fid_ema``, ``is_mean_ema``) and the time-to-quality columns (over the seeds
+    that reached the threshold, ``m_n`` of them); ``n_still_improving`` (and ``_ema``): ok seeds
+    still improving at the end of the budget (:mod:`ganbench.convergence`); for every other metric
     (:func:`metric_columns`, e.g. ``train_images_per_s``): ``m_mean`` and ``m_std``; and, where
     curves.csv has FID points, ``matched_wall_s``, ``fid_at_wall_s_{n,mean,std}``,
     ``matched_train_gflop`` and ``fid_at_train_gflop_{n,mean,std}``.
@@ -250,7 +266,10 @@ def summarize(
         row["n_error"] = int((group["status"] == "error").sum())
         row["seeds"] = " ".join(str(s) for s in sorted(group["seed"].unique()))
         for m in metrics:
-            row.update(_describe(ok[m], m, full=m in HEADLINE))
+            row.update(_describe(ok[m], m, full=m in FULL_STATS))
+        for flag in IMPROVING:
+            if flag in ok:
+                row[f"n_{flag}"] = int(ok[flag].astype(str).str.lower().eq("true").sum())
         for b in BUDGET_METRICS if not matched.empty else ():
             budget = ok[f"matched_{b}"].dropna()
             row[f"matched_{b}"] = float(budget.iloc[0]) if len(budget) else math.nan

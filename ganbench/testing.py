@@ -517,7 +517,15 @@ def check_discriminator(
     if not isinstance(f, Tensor) or f.dim() != 2 or f.shape[0] != batch_size:
         got = tuple(f.shape) if isinstance(f, Tensor) else type(f).__name__
         raise _fail(label, f"features(x) must have shape ({batch_size}, n_features), got {got}")
-    if not torch.allclose(_call(label, "head", D.head, f), y, rtol=1e-4, atol=1e-5):
+    # compared in eval mode: a training-mode forward may change D's state (spectral norm's
+    # power iteration, BatchNorm statistics), so two training-mode calls need not agree
+    D.eval()
+    with torch.no_grad():
+        same = torch.allclose(
+            _call(label, "head", D.head, D.features(x)), D(x), rtol=1e-4, atol=1e-5
+        )
+    D.train()
+    if not same:
         raise _fail(label, "head(features(x)) must equal D(x)")
     weights = torch.randn(y.shape, generator=g)
     (y * weights).sum().backward()
@@ -528,11 +536,13 @@ def check_discriminator(
         raise _fail(label, "D(x) sends no finite, non-zero gradient to D's parameters")
     D.zero_grad(set_to_none=True)
     if len(sample_shape) == 3:
-        D_cl = copy.deepcopy(D).to(memory_format=torch.channels_last)
+        D_cl = copy.deepcopy(D).to(memory_format=torch.channels_last).eval()
         x_cl = x.detach().contiguous(memory_format=torch.channels_last)
-        with torch.no_grad():
+        with torch.no_grad():  # eval mode on both sides, as above
             y_cl = _call(label, "forward on a channels_last batch", D_cl, x_cl)
-        if not torch.allclose(y_cl, y.detach(), rtol=1e-4, atol=1e-5):
+            y_ref = D.eval()(x.detach())
+        D.train()
+        if not torch.allclose(y_cl, y_ref, rtol=1e-4, atol=1e-5):
             raise _fail(label, "D(x) differs for a channels_last batch")
     return D
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.optim.swa_utils import AveragedModel
 from torch.utils.flop_counter import FlopCounterMode
 from tqdm import tqdm
 
@@ -52,6 +53,9 @@ class TrainConfig:
     eval_every: int = 0  # >0: call ``evaluate(step)`` every that many steps (e.g. FID curves)
     checkpoint_every: int = 0
     compile: str = ""  # a torch.compile mode for G's and D's forward; "": eager
+    # the G step scores the last D step's fake batch instead of drawing a new one (as the
+    # PyTorch DCGAN example does): one G forward less per step
+    reuse_fake: bool = False
 
 
 @dataclass
@@ -196,8 +200,12 @@ def train(
     data_rng: torch.Generator | None = None,
     resume: dict[str, Any] | None = None,
     checkpoint: Callable[[dict[str, Any]], None] | None = None,
+    ema: AveragedModel | None = None,
 ) -> TrainResult:
     """Train ``G`` and ``D`` in place with ``loss``; return losses, timings and status.
+
+    ``ema`` (:func:`ganbench.ema.ema_of` of ``G``) is updated after every generator step and
+    saved in the checkpoints; it never feeds back into training.
 
     Curves: every ``log_every`` steps the mean D and G losses over the window, the training
     wall time ``wall_s`` and the training compute ``train_gflop`` so far (for equal-compute
@@ -236,6 +244,7 @@ def train(
             data_rng=data_rng,
             resume=resume,
             checkpoint=checkpoint,
+            ema=ema,
         )
 
 
@@ -250,6 +259,7 @@ def _train(
     data_rng: torch.Generator | None,
     resume: dict[str, Any] | None,
     checkpoint: Callable[[dict[str, Any]], None] | None,
+    ema: AveragedModel | None,
 ) -> TrainResult:
     torch.set_flush_denormal(True)  # a saturated D produces denormals, which alone halve speed
     device, hp = config.device, config.hp
@@ -261,6 +271,10 @@ def _train(
     if channels_last:  # conv models: channels_last is faster on CPU and GPU
         G.to(memory_format=torch.channels_last)
         D.to(memory_format=torch.channels_last)
+    if ema is not None:  # the average lives where G lives, in G's memory format
+        ema.to(device)
+        if channels_last:
+            ema.module.to(memory_format=torch.channels_last)
     if config.compile:  # in place: state_dict keys (checkpoints) stay those of the eager model
         G.compile(mode=config.compile)
         D.compile(mode=config.compile)
@@ -280,6 +294,8 @@ def _train(
             D.load_state_dict(resume["D"])
             opt_g.load_state_dict(resume["opt_g"])
             opt_d.load_state_dict(resume["opt_d"])
+            if ema is not None:
+                ema.load_state_dict(resume["ema"])
             d_hist.copy_(resume["d_hist"])
             g_hist.copy_(resume["g_hist"])
             progress = _Progress(**resume["progress"])
@@ -298,6 +314,7 @@ def _train(
             "opt_g": opt_g.state_dict(),
             "opt_d": opt_d.state_dict(),
             "rng": rng_state(device, noise=noise, data=data_rng),
+            **({"ema": ema.state_dict()} if ema is not None else {}),
         }
 
     first = progress.step
@@ -332,12 +349,14 @@ def _train(
             flops.__enter__()
         t0 = clock.now()
         # -- discriminator phase: fix G, update D n_critic times ---------------------------------
-        for _ in range(hp.n_critic):
+        for critic_step in range(hp.n_critic):
             real = real_batch()
-            with torch.no_grad(), autocast:
+            # the last D step's fake keeps its graph to G when the G step reuses it
+            keep = config.reuse_fake and critic_step == hp.n_critic - 1
+            with torch.set_grad_enabled(keep), autocast:
                 fake = G(torch.randn(z_shape, generator=noise, device=device))
             with autocast:
-                d_loss = loss.d_loss(D, real, fake)
+                d_loss = loss.d_loss(D, real, fake.detach())
             opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             opt_d.step()
@@ -346,12 +365,15 @@ def _train(
         # -- generator phase: fix D (no weight gradients for D), update G --------------------------
         D.requires_grad_(False)
         with autocast:
-            fake = G(torch.randn(z_shape, generator=noise, device=device))
+            if not config.reuse_fake:
+                fake = G(torch.randn(z_shape, generator=noise, device=device))
             g_loss = loss.g_loss(D, real, fake)
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
         D.requires_grad_(True)
+        if ema is not None:
+            ema.update_parameters(G)
         t2 = clock.now()
         if counting:
             flops.__exit__(None, None, None)
@@ -369,7 +391,12 @@ def _train(
                 break
             bar.set_postfix(d=f"{progress.final_d_loss:.3f}", g=f"{progress.final_g_loss:.3f}")
         # -- evaluation during training (FID curves), excluded from timing -----------------------
-        if evaluate is not None and config.eval_every and progress.step % config.eval_every == 0:
+        at_end = progress.step == config.steps  # the curve always ends at the budget
+        if (
+            evaluate is not None
+            and config.eval_every
+            and (progress.step % config.eval_every == 0 or at_end)
+        ):
             t_eval = time.perf_counter()
             progress.curves += [(progress.step, k, float(v)) for k, v in evaluate(step + 1).items()]
             G.train()

@@ -13,7 +13,10 @@ import numpy as np
 import pandas as pd
 
 from ganbench import stats
+from ganbench.convergence import FLOOR_MULTIPLES, IMPROVING_FRACTION
 from ganbench.tables import BUDGET, EVAL_KEYS
+
+RANKED = "_ema"  # the convergence columns shown are EMA-G's (G's are in summary.csv)
 
 # summary.csv column -> the heading people read (terminal and report.md)
 SUMMARY_VIEW = {
@@ -27,6 +30,7 @@ SUMMARY_VIEW = {
     "fid_mean": "FID",
     "fid_std": "FID std",
     "fid_ci": "FID 95% CI",
+    "fid_ema_mean": "EMA FID",
     "is_mean_mean": "IS",
     "is_mean_std": "IS std",
     "classes_covered_mean": "classes",
@@ -35,6 +39,9 @@ SUMMARY_VIEW = {
     "high_quality_frac_mean": "high quality",
     "mode_kl_mean": "mode KL",
     "train_images_per_s_mean": "img/s",
+    "ttq_5x": "s to 5x floor",
+    "ttq_2x": "s to 2x floor",
+    "improving": "improving",
     "fid_at_wall_s_mean": "FID @ equal time",
     "fid_at_train_gflop_mean": "FID @ equal FLOPs",
 }
@@ -93,8 +100,55 @@ def summary_view(summary: pd.DataFrame) -> pd.DataFrame:
     frame["fid_ci"] = _interval(frame, "fid_ci_low", "fid_ci_high")
     if "fid_mean" not in summary:
         frame = frame.drop(columns="fid_ci")
+    for k in FLOOR_MULTIPLES:
+        if f"s_to_{k}x_floor{RANKED}_n" in frame:
+            frame[f"ttq_{k}x"] = _time_to_quality(frame, f"s_to_{k}x_floor{RANKED}")
+    if f"n_still_improving{RANKED}" in frame:
+        frame["improving"] = [
+            "-"
+            if math.isnan(float(n)) or math.isnan(float(ok))
+            else f"{int(n)}/{int(ok)}" + (" *" if n else "")
+            for n, ok in zip(frame[f"n_still_improving{RANKED}"], frame["n_ok"], strict=True)
+        ]
     cols = [c for c in SUMMARY_VIEW if c in frame]
     return frame[cols].rename(columns=SUMMARY_VIEW).map(fmt)
+
+
+def _time_to_quality(frame: pd.DataFrame, column: str) -> list[str]:
+    """Mean seconds over the seeds that got there, ``(k/n)`` when not all ok seeds did."""
+    cells = []
+    for mean, n, ok in zip(
+        frame[f"{column}_mean"], frame[f"{column}_n"], frame["n_ok"], strict=True
+    ):
+        if any(isinstance(v, float) and math.isnan(v) for v in (n, ok)):
+            cells.append("-")
+        elif int(n) == 0:
+            cells.append("not reached")
+        else:
+            cells.append(fmt(mean) + ("" if int(n) == int(ok) else f" ({int(n)}/{int(ok)})"))
+    return cells
+
+
+def ranking_note(summary: pd.DataFrame) -> str:
+    """Which FID the table is ranked by, and what the convergence columns mean."""
+    text = "Ranked by FID of G (the trained generator)."
+    if "fid_ema_mean" in summary:
+        text += (
+            " EMA FID: the exponential moving average of G's weights (ganbench/ema.py), scored on "
+            "the same noise."
+        )
+    if any(f"ttq_{k}x" in SUMMARY_VIEW for k in FLOOR_MULTIPLES) and any(
+        c.startswith("s_to_") for c in summary.columns
+    ):
+        text += (
+            f" s to kx floor: training seconds until EMA-G's FID curve (--eval-every) first got"
+            f" within k times the real-data floor at the curve's sample count (mean over the"
+            f" seeds that got there; (reached/ok) when not all did)."
+            f" improving: ok seeds whose EMA-G FID still fell by more than"
+            f" {IMPROVING_FRACTION:.0%} over the last quarter of the budget (*: a longer budget"
+            f" could change this row's standing)."
+        )
+    return text
 
 
 def comparison_view(comparisons: pd.DataFrame) -> pd.DataFrame:

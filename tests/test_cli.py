@@ -30,14 +30,14 @@ def test_run_writes_runs_curves_summary_and_grids(tiny_mnist, tmp_path, capsys):
     assert list(runs["status"]) == ["ok", "ok"]
     wgan, minimax = runs.iloc[0], runs.iloc[1]
     assert (wgan.n_critic, wgan.optimizer_d, wgan.lr_d) == (5, "rmsprop", 5e-5)
-    # the default pair (dcgan-mnist-bn) gives the logistic losses DCGAN's Adam
+    # the default pair (dcgan-lite) gives the logistic losses DCGAN's Adam at lr 1e-3
     assert (minimax.n_critic, minimax.optimizer_g, minimax.lr_g, minimax.beta1) == (
         1,
         "adam",
-        2e-4,
+        1e-3,
         0.5,
     )
-    assert set(runs["generator"]) == {"dcgan-mnist-bn"}
+    assert set(runs["generator"]) == {"dcgan-lite"}
     assert (runs["seed"] == 3).all() and (runs["steps"] == 4).all()
     assert (runs["train_images_per_s"] > 0).all()
     assert (runs["gflop_per_step"] > 0).all()  # counted with torch.utils.flop_counter
@@ -169,7 +169,7 @@ def test_eval_every_adds_fid_points_to_the_curves(tiny_mnist, tmp_path, monkeypa
 
     monkeypatch.setattr(Mnist, "make_evaluator", lambda self, options: Stub(options))
     out = tmp_path / "res"
-    args = ["--loss", "minimax", "--fid-samples", "40", "--eval-every", "2"]
+    args = ["--loss", "minimax", "--fid-samples", "40", "--eval-every", "2", "--ema-decay", "0"]
     args += ["--eval-every-samples", "10", "--steps", "4"]
     assert (
         main(
@@ -199,8 +199,10 @@ def test_eval_every_adds_fid_points_to_the_curves(tiny_mnist, tmp_path, monkeypa
 @pytest.mark.parametrize(
     ("losses", "generator", "expected"),
     [
-        (("minimax", "non-saturating"), None, 300),  # mnist's default on its default pair
-        (("wgan", "minimax"), None, WGAN_STEPS),  # every cell gets what wgan needs
+        (("minimax", "non-saturating"), None, 3000),  # the default pair's own budget
+        (("wgan", "minimax"), None, 3000),  # dcgan-lite: one budget for every objective
+        (("minimax",), "dcgan-mnist-bn", 300),  # mnist's default on a pair without its own
+        (("wgan", "minimax"), "dcgan-mnist-bn", WGAN_STEPS),  # every cell gets what wgan needs
         (("wgan",), "dcgan-mnist", 300),  # the article's pair declares no extra budget
     ],
 )
@@ -211,18 +213,20 @@ def test_default_budget_is_shared_and_covers_the_slowest_objective(losses, gener
 
 
 @pytest.mark.parametrize(
-    ("native_bf16", "dataset", "device", "expected"),
+    ("native_bf16", "dataset", "generator", "expected"),
     [
-        (True, "mnist", "cpu", "bf16"),  # validated on MNIST (README, Performance)
-        (False, "mnist", "cpu", "fp32"),  # emulated bf16 would be slower
-        (True, "ring8", "cpu", "fp32"),  # not validated on the 2-D toys
+        (True, "mnist", "dcgan-mnist-bn", "bf16"),  # validated there (README, Performance)
+        (False, "mnist", "dcgan-mnist-bn", "fp32"),  # emulated bf16 would be slower
+        (True, "mnist", None, "fp32"),  # the default pair, dcgan-lite: not validated
+        (True, "mnist", "dcgan-mnist", "fp32"),  # nor the article's pair
+        (True, "ring8", None, "fp32"),  # not validated on the 2-D toys
     ],
 )
-def test_auto_precision(monkeypatch, native_bf16, dataset, device, expected):
+def test_auto_precision(monkeypatch, native_bf16, dataset, generator, expected):
     from ganbench import runner
 
     monkeypatch.setattr(runner, "cpu_has_native_bf16", lambda: native_bf16)
-    spec = with_defaults(RunSpec(losses=("wgan",), dataset=dataset, device=device))
+    spec = with_defaults(RunSpec(losses=("wgan",), dataset=dataset, generator=generator))
     assert spec.precision == expected
     explicit = with_defaults(RunSpec(losses=("wgan",), dataset=dataset, precision="fp32"))
     assert explicit.precision == "fp32"
@@ -260,7 +264,8 @@ def test_compile_compiles_both_models_and_records_the_mode(tiny_mnist, tmp_path,
         torch.nn.Module, "compile", lambda self, **kw: calls.append((type(self).__name__, kw))
     )
     out = tmp_path / "res"
-    assert run(tiny_mnist, out, "--loss", "minimax", "--compile", "reduce-overhead") == 0
+    args = ["--loss", "minimax", "--compile", "reduce-overhead", "--generator", "dcgan-mnist-bn"]
+    assert run(tiny_mnist, out, *args) == 0
     assert calls == [
         ("DcganMnistBnGenerator", {"mode": "reduce-overhead"}),
         ("DcganMnistDiscriminator", {"mode": "reduce-overhead"}),

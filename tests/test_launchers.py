@@ -202,7 +202,7 @@ def test_pool_worker_that_always_dies_gets_an_error_row(tiny_mnist, tmp_path, ki
     monkeypatch.setenv("GANBENCH_TEST_DIE", "always")
     out = tmp_path / "res"
     cells = ["--loss", "killer", "--loss", "minimax", "--seed", "0"]
-    assert sweep(tiny_mnist, out, *cells, "--jobs", "2") == 0
+    assert sweep(tiny_mnist, out, *cells, "--jobs", "2") == 1  # a failed cell: exit 1
     rows = runs(out)
     assert rows[KEY + ["status"]].values.tolist() == [["killer", 0, "error"], ["minimax", 0, "ok"]]
     assert rows.error[0] == f"worker process died {launchers.RETRIES + 1} times"
@@ -336,7 +336,7 @@ def test_ray_cell_that_always_dies_is_an_error_then_finished_locally(
     monkeypatch.setenv("GANBENCH_TEST_DIE", "always")
     out = tmp_path / "res"
     cells = ["--loss", "killer", "--loss", "minimax", "--seed", "0"]
-    assert sweep(tiny_mnist, out, *cells, "--ray-address", ray_cluster) == 0
+    assert sweep(tiny_mnist, out, *cells, "--ray-address", ray_cluster) == 1
     rows = runs(out)
     assert rows[KEY + ["status"]].values.tolist() == [["killer", 0, "error"], ["minimax", 0, "ok"]]
     assert rows.error[0].startswith(f"worker died {launchers.RETRIES + 1} times")

@@ -235,7 +235,7 @@ def test_error_rows_are_retried(tiny_mnist, tmp_path):
     FailsOnce.marker = tmp_path / "fail"
     FailsOnce.marker.touch()
     plugins.add_plugin(Flaky(), "flaky")
-    assert cli(tiny_mnist, out, "--loss", "flaky") == 0
+    assert cli(tiny_mnist, out, "--loss", "flaky") == 1  # the failed cell: exit 1
     FailsOnce.marker.unlink()
     assert cli(tiny_mnist, out, "--loss", "flaky") == 0
     runs = pd.read_csv(out / "runs.csv")

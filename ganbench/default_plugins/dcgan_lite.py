@@ -1,0 +1,161 @@
+"""Cheaper DCGAN pairs of the same shape as dcgan-mnist-bn, for a default that trains in minutes.
+
+The shape is DCGAN's for 28x28 (Radford et al. 2016, as in the PyTorch and TF-GAN MNIST
+examples): G is z -> Dense 7*7*2w (BatchNorm, ReLU) -> ConvT w 4x4 s2 (BatchNorm, ReLU) ->
+ConvT 1 4x4 s2 tanh; D is Conv w 4x4 s2 -> LeakyReLU 0.2 -> Conv 2w 4x4 s2 -> [norm] ->
+LeakyReLU 0.2 -> flatten (features, for feature matching) -> Dense 1 (a logit). Against
+dcgan-mnist-bn it drops G's two extra layers (Dense 128, the 5x5 ConvT at stride 1) and uses
+4x4 kernels, which tile a stride-2 upsampling evenly (no checkerboard), at 1/8 of the FLOPs.
+
+The variants below are the levers of the ablation in docs/ablation-lite.md; ``dcgan-lite`` is
+the one it chose, the MNIST default.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from ganbench.default_plugins.dcgan_mnist import DCGAN_ADAM
+from ganbench.hookspecs import hookimpl
+from ganbench.models import init_weights
+
+D_NORMS = ("none", "bn", "sn")
+LITE_ADAM = {**DCGAN_ADAM, "lr_g": 1e-3, "lr_d": 1e-3}
+
+
+class LiteGenerator(nn.Module):
+    """z (100) -> Dense 7*7*2w BN ReLU -> ConvT w 4x4 s2 BN ReLU -> ConvT 1 4x4 s2 tanh.
+
+    Output (1, 28, 28) in [-1, 1]. Xavier initialisation, as the other MNIST pairs.
+    """
+
+    z_dim = 100
+    output_shape = (1, 28, 28)
+    output_range = (-1.0, 1.0)
+    # the logistic objectives get DCGAN's Adam (Radford et al. 2016), as on dcgan-mnist-bn;
+    # WGAN keeps its paper's RMSprop 5e-5, clip 0.01, n_critic 5
+    # the pair's recommended setup (runner.pair_defaults), chosen by the ablation
+    # (docs/ablation-lite.md): batch 64, 3000 steps (3.2 epochs; ~3 min for a logistic
+    # objective on the 2-core CPU here in fp32), the EMA generator, a fresh fake for the G step
+    batch_size = 64
+    default_steps = 3000
+    ema_decay = 0.999
+    reuse_fake = False
+    # the logistic objectives get Adam 1e-3, beta1 0.5: DCGAN's Adam (Radford et al. 2016) at the
+    # learning rate the ablation found fastest (2e-4: FID 202 at 2 epochs, 5e-4 and 1e-3: ...);
+    # WGAN keeps its paper's RMSprop 5e-5, clip 0.01, n_critic 5
+    loss_hyperparams = {
+        "minimax": LITE_ADAM,
+        "non-saturating": LITE_ADAM,
+        "feature-matching": LITE_ADAM,
+    }
+
+    def __init__(self, width: int = 64, init: str = "xavier") -> None:
+        super().__init__()
+        self.init, self.width = init, width
+        wide = 2 * width
+        self.dense = nn.Sequential(
+            nn.Linear(self.z_dim, wide * 7 * 7), nn.BatchNorm1d(wide * 7 * 7), nn.ReLU()
+        )
+        self.deconv = nn.Sequential(
+            nn.ConvTranspose2d(wide, width, 4, stride=2, padding=1),
+            nn.BatchNorm2d(width),
+            nn.ReLU(),
+            nn.ConvTranspose2d(width, 1, 4, stride=2, padding=1),
+            nn.Tanh(),
+        )
+        init_weights(self, init)
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.deconv(self.dense(z).view(-1, 2 * self.width, 7, 7))
+
+
+class LiteDiscriminator(nn.Module):
+    """(1,28,28) -> Conv w 4x4 s2 LReLU -> Conv 2w 4x4 s2 [norm] LReLU -> flatten -> Dense 1.
+
+    ``norm``: ``"none"``, ``"bn"`` (BatchNorm after the second conv, Radford et al. 2016) or
+    ``"sn"`` (spectral norm on every layer, Miyato et al. 2018).
+    """
+
+    def __init__(self, width: int = 64, norm: str = "bn", init: str = "xavier") -> None:
+        super().__init__()
+        if norm not in D_NORMS:
+            raise ValueError(f"Unknown norm {norm!r}. Available: {', '.join(D_NORMS)}")
+        self.init, self.norm = init, norm
+        wide = 2 * width
+        layers: list[nn.Module] = [
+            nn.Conv2d(1, width, 4, stride=2, padding=1),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(width, wide, 4, stride=2, padding=1),
+        ]
+        if norm == "bn":
+            layers.append(nn.BatchNorm2d(wide))
+        layers.append(nn.LeakyReLU(0.2))
+        self.conv = nn.Sequential(*layers)
+        self.fc = nn.Linear(wide * 7 * 7, 1)
+        init_weights(self, init)  # before spectral norm, which then wraps the initial weights
+        if norm == "sn":
+            for i, m in enumerate(self.conv):
+                if isinstance(m, nn.Conv2d):
+                    self.conv[i] = spectral_norm(m)
+            self.fc = spectral_norm(self.fc)
+
+    def features(self, x: Tensor) -> Tensor:
+        return torch.flatten(self.conv(x), 1)
+
+    def head(self, features: Tensor) -> Tensor:
+        return self.fc(features).squeeze(1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.features(x))
+
+
+def _variant(base: type, name: str, doc: str, **fixed) -> type:
+    """A subclass of ``base`` with some constructor arguments fixed (one registered pair)."""
+
+    def __init__(self, init: str = "xavier") -> None:
+        base.__init__(self, init=init, **fixed)
+
+    return type(name, (base,), {"__init__": __init__, "__doc__": doc})
+
+
+# name -> (G width, D norm). dcgan-lite is the MNIST default; the others are ablation levers.
+PAIRS = {
+    "dcgan-lite": (32, "bn"),
+    "dcgan-lite-nonorm": (32, "none"),
+    "dcgan-lite-sn": (32, "sn"),
+    "dcgan-lite-wide": (64, "bn"),
+}
+
+
+def _generator(name: str, width: int) -> type:
+    return _variant(
+        LiteGenerator, f"Generator[{name}]", f"{name}: LiteGenerator, w = {width}.", width=width
+    )
+
+
+GENERATORS = {name: _generator(name, w) for name, (w, _) in PAIRS.items()}
+DISCRIMINATORS = {
+    name: _variant(
+        LiteDiscriminator,
+        f"Discriminator[{name}]",
+        f"{name}: LiteDiscriminator, w = {w}, norm {norm}.",
+        width=w,
+        norm=norm,
+    )
+    for name, (w, norm) in PAIRS.items()
+}
+
+
+@hookimpl
+def register_generators(register):
+    for name, factory in GENERATORS.items():
+        register(name, factory)
+
+
+@hookimpl
+def register_discriminators(register):
+    for name, factory in DISCRIMINATORS.items():
+        register(name, factory)
