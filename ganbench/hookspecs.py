@@ -63,7 +63,10 @@ def register_generators(register: Register) -> None:
     over the loss's paper defaults and under command-line overrides. Optionally ``loss_steps``:
     a dict from loss name to the generator steps that objective needs on this model; a run
     without ``--steps`` that includes it gives every cell the largest such budget (equal terms).
-    Optionally ``cpu_threads``
+    Optionally the model's recommended setup, used where the command line gives none:
+    ``default_steps`` (over the dataset's), ``batch_size`` (else 128), ``ema_decay`` (the EMA
+    generator's decay, else 0.999; 0: none) and ``reuse_fake`` (bool: the G step reuses the D
+    step's fake batch). Optionally ``cpu_threads``
     (int): the intra-op CPU threads to train with (tiny models are fastest on one); default all.
 
     :param register: ``register(name: str, factory: Callable[[], nn.Module]) -> None``.

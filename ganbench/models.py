@@ -2,9 +2,27 @@
 
 from __future__ import annotations
 
-from torch import nn
+import torch
+from torch import Tensor, nn
 
 INIT_SCHEMES = ("xavier", "he")
+
+
+class ConvFeaturesHead(nn.Module):
+    """A discriminator of the form ``self.conv`` -> flatten (the features feature matching
+    uses) -> ``self.fc`` -> one logit per sample; subclasses build ``conv`` and ``fc``."""
+
+    conv: nn.Module
+    fc: nn.Module
+
+    def features(self, x: Tensor) -> Tensor:
+        return torch.flatten(self.conv(x), 1)
+
+    def head(self, features: Tensor) -> Tensor:
+        return self.fc(features).squeeze(1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.features(x))
 
 
 def init_weights(module: nn.Module, scheme: str) -> nn.Module:

@@ -173,7 +173,13 @@ def with_defaults(spec: RunSpec) -> RunSpec:
     if batch_size is None:
         batch_size = int(pair.get("batch_size", DEFAULT_BATCH_SIZE))
     steps = spec.steps
-    if steps is None and spec.epochs is not None and spec.epochs > 0 and batch_size > 0:
+    if steps is not None and spec.epochs is not None:
+        raise GanbenchError(
+            f"Give the budget once: --steps {steps} or --epochs {spec.epochs}, not both"
+        )
+    if spec.epochs is not None:  # checked here: the filled spec holds steps instead
+        _check_positive("--epochs", spec.epochs)
+    if steps is None and spec.epochs is not None and batch_size > 0:
         dataset.load(spec.data_dir)
         steps = max(1, round(spec.epochs * len(dataset) / batch_size))
     if steps is None:
@@ -195,6 +201,7 @@ def with_defaults(spec: RunSpec) -> RunSpec:
         generator=generator,
         discriminator=spec.discriminator or generator,
         steps=steps,
+        epochs=None,  # now in steps: with_defaults of the result changes nothing (workers)
         batch_size=batch_size,
         precision=precision,
         ema_decay=ema_decay,
@@ -276,8 +283,6 @@ def validate(spec: RunSpec) -> None:
     registry.get_discriminator(spec.discriminator)
     registry.get_dataset(spec.dataset)
     _check_positive("--steps", spec.steps)
-    if spec.epochs is not None:
-        _check_positive("--epochs", spec.epochs)
     if not (math.isfinite(spec.ema_decay) and 0 <= spec.ema_decay < 1):
         raise GanbenchError(f"--ema-decay must be in [0, 1) (0: no EMA), got {spec.ema_decay}")
     if spec.ema_decay > 0 and spec.pack > 1:

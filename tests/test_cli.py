@@ -271,3 +271,22 @@ def test_compile_compiles_both_models_and_records_the_mode(tiny_mnist, tmp_path,
         ("DcganMnistDiscriminator", {"mode": "reduce-overhead"}),
     ]
     assert list(pd.read_csv(out / "runs.csv")["compile"]) == ["reduce-overhead"]
+
+
+def test_the_default_out_is_ignored_by_git_so_a_fresh_clone_trains_and_stays_clean():
+    import subprocess
+    from pathlib import Path
+
+    from ganbench import cli, runner
+
+    assert cli.DEFAULT_OUT == runner.DEFAULT_OUT and not runner.DEFAULT_OUT.startswith("results")
+    assert RunSpec(losses=("minimax",)).out == Path(runner.DEFAULT_OUT)
+    assert cli._parser().parse_args(["run"]).out == Path(runner.DEFAULT_OUT)
+    root = Path(__file__).resolve().parents[1]
+    if not (root / ".git").exists():
+        pytest.skip("not a git checkout")
+    for name in ("runs.csv", "samples/x.png", "checkpoints/x.pt"):
+        probe = subprocess.run(
+            ["git", "check-ignore", "-q", f"{runner.DEFAULT_OUT}/{name}"], cwd=root
+        )
+        assert probe.returncode == 0, name

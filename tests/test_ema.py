@@ -184,9 +184,18 @@ def test_pair_defaults_epochs_and_ema_columns(tiny_mnist, tmp_path):
         (["--ema-decay", "1"], "--ema-decay must be in [0, 1)"),
         (["--epochs", "0"], "--epochs must be a positive number"),
         (["--pack", "2", "--ema-decay", "0.9"], "--pack trains without an EMA generator"),
+        (["--epochs", "1", "--steps", "3"], "Give the budget once: --steps 3 or --epochs 1.0"),
     ],
 )
 def test_bad_ema_and_epochs_are_one_line(tiny_mnist, tmp_path, capsys, args, message):
     assert run(tiny_mnist, tmp_path / "r", "--loss", "minimax", *args) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
+
+
+def test_with_defaults_is_idempotent_for_an_epoch_budget(tiny_mnist):
+    from ganbench.runner import RunSpec, with_defaults
+
+    spec = with_defaults(RunSpec(losses=("minimax",), epochs=2, data_dir=tiny_mnist))
+    assert spec.steps == round(2 * 256 / spec.batch_size) and spec.epochs is None
+    assert with_defaults(spec) == spec  # what a worker process does with the driver's spec

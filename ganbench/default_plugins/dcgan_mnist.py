@@ -7,11 +7,10 @@ Keras ``padding="same"`` is reproduced with padding 2 for the 5x5 kernels, and
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
 from ganbench.hookspecs import hookimpl
-from ganbench.models import init_weights
+from ganbench.models import ConvFeaturesHead, init_weights
 
 
 class DcganMnistGenerator(nn.Module):
@@ -55,7 +54,7 @@ class DcganMnistGenerator(nn.Module):
         return self.deconv(self.dense(z).view(-1, 128, 7, 7))
 
 
-class DcganMnistDiscriminator(nn.Module):
+class DcganMnistDiscriminator(ConvFeaturesHead):
     """(1,28,28) -> Conv 64 5x5 s2 -> LeakyReLU 0.2 -> Conv 128 5x5 s2 -> LeakyReLU 0.2
     -> flatten (6272 features, used by feature matching) -> Dense 1 (a logit).
 
@@ -73,15 +72,6 @@ class DcganMnistDiscriminator(nn.Module):
         )
         self.fc = nn.Linear(128 * 7 * 7, 1)
         init_weights(self, init)
-
-    def features(self, x: Tensor) -> Tensor:
-        return torch.flatten(self.conv(x), 1)
-
-    def head(self, features: Tensor) -> Tensor:
-        return self.fc(features).squeeze(1)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.features(x))
 
 
 # Radford et al. 2016 (DCGAN): Adam 2e-4, beta1 0.5 for the logistic objectives. WGAN keeps its
