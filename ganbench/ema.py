@@ -51,5 +51,7 @@ def ready_to_sample(ema: AveragedModel, device: torch.device) -> nn.Module:
         torch.randn((BN_BATCH_SIZE, G.z_dim), generator=noise, device=device)
         for _ in range(BN_BATCHES)
     ]
-    update_bn(batches, G, device=device)
+    cuda = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):  # train-mode forwards may draw (Dropout)
+        update_bn(batches, G, device=device)
     return G

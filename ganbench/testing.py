@@ -41,6 +41,7 @@ from torch import Tensor, nn
 from ganbench import plugins, registry
 from ganbench.datasets import Dataset
 from ganbench.losses import Hyperparams, Loss
+from ganbench.models import ConvFeaturesHead
 from ganbench.trainer import TrainConfig, from_unit, train
 
 __all__ = [
@@ -79,7 +80,7 @@ class TinyGenerator(nn.Module):
         return self.net(z).view(-1, *self.output_shape)
 
 
-class TinyDiscriminator(nn.Module):
+class TinyDiscriminator(ConvFeaturesHead):
     """A tiny critic for (1, 8, 8) samples: Conv 4 3x3 s2 -> LeakyReLU 0.2 -> flatten (64
     features) -> Linear 1 (a logit). Follows the ``register_discriminators`` contract."""
 
@@ -87,15 +88,6 @@ class TinyDiscriminator(nn.Module):
         super().__init__()
         self.conv = nn.Sequential(nn.Conv2d(1, 4, 3, stride=2, padding=1), nn.LeakyReLU(0.2))
         self.fc = nn.Linear(4 * 4 * 4, 1)
-
-    def features(self, x: Tensor) -> Tensor:
-        return torch.flatten(self.conv(x), 1)
-
-    def head(self, features: Tensor) -> Tensor:
-        return self.fc(features).squeeze(1)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.features(x))
 
 
 # ---- helpers ---------------------------------------------------------------------------------

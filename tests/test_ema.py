@@ -5,38 +5,15 @@ import io
 import pandas as pd
 import pytest
 import torch
+
+# the tiny pair of the resume tests: BatchNorm (buffers) and Dropout (the global RNG)
+from test_resume import TinyD, TinyG  # noqa: E402
 from torch import nn
 
 from ganbench import registry
 from ganbench.cli import main
 from ganbench.ema import ema_of, ready_to_sample
 from ganbench.trainer import TrainConfig, train
-
-
-class TinyG(nn.Module):
-    z_dim = 4
-    output_shape = (2,)
-    output_range = None
-
-    def __init__(self):
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(4, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 2))
-
-    def forward(self, z):
-        return self.net(z)
-
-
-class TinyD(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.body = nn.Sequential(nn.Linear(2, 16), nn.LeakyReLU(0.2))
-        self.fc = nn.Linear(16, 1)
-
-    def features(self, x):
-        return self.body(x)
-
-    def forward(self, x):
-        return self.fc(self.features(x)).squeeze(1)
 
 
 def tiny(loss_name="minimax", steps=8, ema_decay=0.0, reuse_fake=False, resume=None, saved=None):
