@@ -110,6 +110,7 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--fid-samples", type=int, default=10000, help="0 skips evaluation")
     ev.add_argument("--backbone", default="mnist-classifier", help="mnist-classifier or inception")
     ev.add_argument("--inception-weights", type=Path, help="local InceptionV3 FID weights file")
+    _kid_arguments(ev, "100", "1000")
     run.add_argument("--log-every", type=int, default=10, help="steps between curve points")
     ev.add_argument(
         "--eval-every",
@@ -131,6 +132,13 @@ def _parser() -> argparse.ArgumentParser:
         default=200,
         metavar="N",
         help="generator steps between checkpoints (in OUT/checkpoints/); 0: none (default 200)",
+    )
+    run.add_argument(
+        "--keep-generators",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="keep each finished cell's G and EMA-G in OUT/generators/ for `ganbench evaluate` "
+        "and `ganbench sample` (default: keep; the run says the size per cell)",
     )
     run.add_argument(
         "--fresh",
@@ -198,9 +206,57 @@ def _parser() -> argparse.ArgumentParser:
         "dir", nargs="?", type=Path, default=Path(DEFAULT_OUT), help=f"default: {DEFAULT_OUT}"
     )
 
+    evaluate = sub.add_parser(
+        "evaluate",
+        help="score the saved generators of finished cells again (new metrics, another backbone "
+        "or sample count) and update runs.csv and the tables",
+    )
+    evaluate.add_argument(
+        "dir", nargs="?", type=Path, default=Path(DEFAULT_OUT), help=f"default: {DEFAULT_OUT}"
+    )
+    evaluate.add_argument(
+        "--run-id", action="append", default=[], help="repeatable; default: every ok cell"
+    )
+    evaluate.add_argument("--backbone", help="mnist-classifier or inception (default: each row's)")
+    evaluate.add_argument("--inception-weights", type=Path, help="local InceptionV3 FID weights")
+    evaluate.add_argument("--fid-samples", type=int, help="default: each row's")
+    _kid_arguments(evaluate, "each row's", "each row's")
+    evaluate.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    evaluate.add_argument("--data-dir", type=Path, help="directory with the four MNIST IDX files")
+
+    sample = sub.add_parser(
+        "sample", help="export samples of a finished cell's saved generator (npz or PNGs)"
+    )
+    sample.add_argument(
+        "dir", nargs="?", type=Path, default=Path(DEFAULT_OUT), help=f"default: {DEFAULT_OUT}"
+    )
+    sample.add_argument("--run-id", required=True, help="the cell's run_id in runs.csv")
+    sample.add_argument("-n", type=int, default=10000, help="number of samples (default 10000)")
+    sample.add_argument("--format", default="npz", help="npz (one array 'samples') or png")
+    sample.add_argument("--to", type=Path, required=True, help="a new .npz file or PNG folder")
+    sample.add_argument("--ema", action="store_true", help="the EMA generator's samples")
+    sample.add_argument(
+        "--seed",
+        type=int,
+        help="noise seed (default: the cell's evaluation noise, so the "
+        "first fid_samples samples are the ones it was scored on)",
+    )
+    sample.add_argument("--device", default="auto", help="auto, cpu or cuda")
+
     sub.add_parser("list", help="registered losses, generators, discriminators, datasets")
     sub.add_parser("plugins", help="loaded plugins with versions")
     return parser
+
+
+def _kid_arguments(group, subsets: str, size: str) -> None:
+    group.add_argument(
+        "--kid-subsets", type=int, help=f"KID: random subsets averaged (default {subsets})"
+    )
+    group.add_argument(
+        "--kid-subset-size",
+        type=int,
+        help=f"KID: samples per subset (default {size}; at most the sample count)",
+    )
 
 
 def _overrides(args: argparse.Namespace) -> dict:
@@ -260,7 +316,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             backbone=args.backbone,
             fid_samples=args.fid_samples,
             inception_weights=args.inception_weights,
+            **{
+                key: getattr(args, key)
+                for key in ("kid_subsets", "kid_subset_size")
+                if getattr(args, key) is not None
+            },
         ),
+        keep_generators=args.keep_generators,
         log_every=args.log_every,
         eval_every=args.eval_every,
         eval_every_samples=args.eval_every_samples,
@@ -302,6 +364,54 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from ganbench.evaluate import EvaluateSpec, evaluate
+
+    done = evaluate(
+        EvaluateSpec(
+            out=args.dir,
+            run_ids=tuple(args.run_id),
+            backbone=args.backbone,
+            fid_samples=args.fid_samples,
+            inception_weights=args.inception_weights,
+            kid_subsets=args.kid_subsets,
+            kid_subset_size=args.kid_subset_size,
+            device=args.device,
+            data_dir=args.data_dir,
+        ),
+        log=lambda msg: print(msg, file=sys.stderr),
+    )
+    print_tables(done.tables)
+    print(f"\nscored {len(done.scored)} cell(s); runs.csv, summary.csv, comparisons.csv updated")
+    if done.missing:
+        print(
+            f"ganbench: {len(done.missing)} cell(s) have no saved generator: "
+            f"{', '.join(done.missing)}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from ganbench.evaluate import SampleSpec, sample
+
+    sample(
+        SampleSpec(
+            out=args.dir,
+            run_id=args.run_id,
+            n=args.n,
+            to=args.to,
+            format=args.format,
+            ema=args.ema,
+            seed=args.seed,
+            device=args.device,
+        ),
+        log=lambda msg: print(msg, file=sys.stderr),
+    )
+    return 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from ganbench import registry
 
@@ -321,7 +431,14 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "report": cmd_report, "list": cmd_list, "plugins": cmd_plugins}
+COMMANDS = {
+    "run": cmd_run,
+    "report": cmd_report,
+    "evaluate": cmd_evaluate,
+    "sample": cmd_sample,
+    "list": cmd_list,
+    "plugins": cmd_plugins,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,6 +24,8 @@ class EvalOptions:
     fid_samples: int = 10000
     device: str = "cpu"
     inception_weights: Path | None = None
+    kid_subsets: int = 100  # KID: the mean and std over this many random subsets ...
+    kid_subset_size: int = 1000  # ... of this many samples each (fewer when there are fewer)
 
 
 class Evaluator(Protocol):

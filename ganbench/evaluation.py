@@ -1,4 +1,5 @@
-"""FID, IS and mode coverage of generated images, against the MNIST test split.
+"""FID, IS, KID, precision/recall, density/coverage and mode coverage of generated images,
+against the MNIST test split.
 
 :class:`ImageEvaluator` runs one backbone (see :mod:`ganbench.backbones`) over each batch once and
 feeds its outputs to torchmetrics' ``FrechetInceptionDistance`` (features, statistics in float64)
@@ -13,6 +14,12 @@ and cached under the cache folder, keyed by backbone, split, sample count, data 
 weights checksums, then loaded into the metric (``reset_real_features=False``), so each cell only
 extracts its generated samples' features. The test split's IS and coverage are cached with them.
 
+KID (torchmetrics' ``KernelInceptionDistance``, polynomial kernel, ``kid_subsets`` subsets of
+``kid_subset_size``), improved precision/recall (k = 3) and density/coverage (k = 5) need the real
+features themselves, not their sums: those of the same test images are cached beside the sums
+(``fid-feats-*.pt``). All of them are computed on the backbone's features, the ones FID uses
+(:mod:`ganbench.metrics`; docs/metrics.md says what each one means).
+
 IS shuffles its rows before splitting (torchmetrics does); ganbench seeds that shuffle
 (``IS_SEED``) in a forked RNG, so IS is reproducible and the caller's RNG untouched.
 """
@@ -21,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import tempfile
 import time
@@ -33,13 +41,40 @@ import torch
 from torch import Tensor, nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.inception import InceptionScore
+from torchmetrics.image.kid import KernelInceptionDistance
 
 from ganbench import backbones as bb
-from ganbench.metrics import class_coverage
+from ganbench.metrics import (
+    DC_K,
+    PR_K,
+    class_coverage,
+    density_coverage,
+    knn_radii,
+    precision_recall,
+)
 
 IS_SPLITS = 10
 IS_SEED = 0
+KID_SEED = 0  # KID draws its subsets at random: seeded in a forked RNG, like IS
+KID_SUBSETS = 100  # torchmetrics' (and torch-fidelity's) defaults
+KID_SUBSET_SIZE = 1000
 REFERENCE_FORMAT = 1
+FEATURES_FORMAT = 1
+#: the metrics of :meth:`ImageEvaluator.score`, in the order tables show them
+METRICS = (
+    "fid",
+    "is_mean",
+    "is_std",
+    "classes_covered",
+    "class_kl",
+    "kid",
+    "kid_std",
+    "precision",
+    "recall",
+    "density",
+    "coverage",
+)
+MANIFOLD_METRICS = ("kid", "kid_std", "precision", "recall", "density", "coverage")
 
 
 class _SharedForward:
@@ -104,9 +139,10 @@ def _atomic_write_text(text: str, path: Path) -> None:
 
 
 class ImageEvaluator:
-    """Scores generated MNIST-like images: FID and IS on a backbone, mode coverage from the
-    mnist-classifier. Construction loads (or trains) the backbone and loads (or computes and
-    caches) the test split's reference statistics, so it is the place to fail early.
+    """Scores generated MNIST-like images: FID, IS, KID, precision/recall and density/coverage on
+    a backbone, mode coverage from the mnist-classifier. Construction loads (or trains) the
+    backbone and loads (or computes and caches) the test split's reference statistics, so it is
+    the place to fail early.
 
     ``reference()`` is the real-data floor: FID of the first ``fid_samples`` training images
     against the test reference, and IS / coverage of the test reference images themselves.
@@ -130,11 +166,21 @@ class ImageEvaluator:
         log: bb.Log | None = None,
         batch_size: int = 500,
         classifier_epochs: int = bb.CLASSIFIER_EPOCHS,
+        kid_subsets: int = KID_SUBSETS,
+        kid_subset_size: int = KID_SUBSET_SIZE,
     ) -> None:
         if backbone not in bb.BACKBONES:
             raise bb.unknown_backbone_error(backbone)
         if fid_samples < 2:
             raise ValueError(f"fid_samples must be at least 2, got {fid_samples}")
+        if kid_subsets < 1 or kid_subset_size < 2:
+            raise ValueError(
+                f"KID needs at least 1 subset of at least 2 samples, got {kid_subsets} of "
+                f"{kid_subset_size}"
+            )
+        self.metrics = METRICS
+        self.kid_subsets = int(kid_subsets)
+        self.kid_subset_size = int(kid_subset_size)
         self.log: bb.Log = log or bb._stderr
         self.backbone_name = backbone
         self.fid_samples = self.n_samples = int(fid_samples)
@@ -178,6 +224,9 @@ class ImageEvaluator:
         data = _key_hash(data_checksum)
         stem = f"{backbone}-test{self.n_ref}-{data}-{weights}"
         self.reference_path = self.cache_dir / f"fid-ref-{stem}.pt"
+        self.features_path = self.cache_dir / f"fid-feats-{stem}.pt"
+        self._real_features: Tensor | None = None
+        self._real_radii: dict[int, Tensor] = {}
         self.floor_path = self.cache_dir / f"fid-floor-{stem}-train{self.fid_samples}.json"
         self._meta = {
             "format": REFERENCE_FORMAT,
@@ -189,6 +238,7 @@ class ImageEvaluator:
             "classifier_sha256": self.classifier.weights_sha256,
         }
         self._test_metrics = self._load_or_compute_reference()
+        self.real_features()  # KID, P&R and D&C compare against them: loaded (or made) up front
 
     # ------------------------------------------------------------------ internals
 
@@ -206,12 +256,14 @@ class ImageEvaluator:
         """Feed ``images`` to the FID metric (real or generated side) and to IS; return IS and
         coverage of these images (the FID states stay in the metric)."""
         self._is.reset()
-        class_logits = []
+        class_logits, features = [], []
         for x in self._batches(images):
             self._fid.update(x, real=real)
             self._is.update(x)
+            features.append(self._shared(x)[0].cpu())
             class_logits.append(self._shared(x)[2].cpu())
         self._shared.clear()
+        self._last_features = torch.cat(features)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(IS_SEED)
             is_mean, is_std = self._is.compute()
@@ -225,11 +277,70 @@ class ImageEvaluator:
         }
 
     def _fid_of(self, images: Tensor) -> tuple[float, dict[str, Any]]:
+        """FID of ``images`` and their other metrics (IS, coverage, KID, P&R, D&C)."""
         self._fid.reset()  # generated side only: reset_real_features=False keeps the reference
         others = self._feed(images, real=False)
         fid = float(self._fid.compute())
         self._fid.reset()
-        return fid, others
+        return fid, {**others, **self._manifold_metrics(self._last_features)}
+
+    def real_features(self) -> Tensor:
+        """Backbone features (float32, CPU) of the test images the FID reference is made of,
+        cached under the cache folder (computed once, under the reference's lock)."""
+        if self._real_features is not None:
+            return self._real_features
+        meta = {**self._meta, "format": FEATURES_FORMAT}
+        with bb._file_lock(self.features_path):
+            record = None
+            if self.features_path.exists():
+                try:
+                    record = torch.load(self.features_path, map_location="cpu", weights_only=True)
+                except Exception:  # noqa: BLE001 - a corrupt cache is recomputed
+                    record = None
+            ok = isinstance(record, dict) and all(record.get(k) == v for k, v in meta.items())
+            if not ok or tuple(record["features"].shape) != (
+                self.n_ref,
+                self.backbone.num_features,
+            ):
+                parts = []
+                for x in self._batches(self.test_images[: self.n_ref]):
+                    with torch.no_grad():
+                        parts.append(self.backbone.features_and_logits(x)[0].float().cpu())
+                record = {**meta, "features": torch.cat(parts)}
+                bb.atomic_save(record, self.features_path)
+        self._real_features = record["features"].float()
+        return self._real_features
+
+    def _manifold_metrics(self, fake: Tensor) -> dict[str, Any]:
+        """KID (mean and std over subsets), precision/recall (k = 3), density/coverage (k = 5)
+        of generated features ``fake`` against the real ones; NaN where there are too few
+        samples (k-NN needs more than k points)."""
+        real = self.real_features()
+        fake = fake.float()
+        n = min(len(fake), len(real))
+        out: dict[str, Any] = dict.fromkeys(MANIFOLD_METRICS, math.nan)
+        size = min(self.kid_subset_size, n)
+        out.update(kid_subsets=self.kid_subsets, kid_subset_size=size)
+        if size >= 2:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
+                kid = KernelInceptionDistance(
+                    feature=nn.Identity(), subsets=self.kid_subsets, subset_size=size
+                )
+            kid.update(real.double(), real=True)
+            kid.update(fake.double(), real=False)
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(KID_SEED)
+                kid_mean, kid_std = kid.compute()
+            out.update(kid=float(kid_mean), kid_std=float(kid_std))
+        if n > max(PR_K, DC_K):
+            out["precision"], out["recall"] = precision_recall(fake, real, PR_K)
+            if DC_K not in self._real_radii:
+                self._real_radii[DC_K] = knn_radii(real, DC_K)
+            out["density"], out["coverage"] = density_coverage(
+                fake, real, DC_K, self._real_radii[DC_K]
+            )
+        return out
 
     def _read_reference(self) -> dict[str, Any] | None:
         if not self.reference_path.exists():
@@ -278,22 +389,32 @@ class ImageEvaluator:
     # ------------------------------------------------------------------ public
 
     def reference(self) -> dict[str, Any]:
-        """The real-data floor, scored like a cell: ``fid`` of the first ``fid_samples`` training
-        images against the test reference; ``is_mean``/``is_std``/``classes_covered``/``class_kl``
-        of the test reference images; plus ``backbone`` and ``fid_samples``. Cached as JSON."""
+        """The real-data floor, scored like a cell: ``fid``, KID, precision/recall and
+        density/coverage of the first ``fid_samples`` training images against the test
+        reference; ``is_mean``/``is_std``/``classes_covered``/``class_kl`` of the test reference
+        images; plus ``backbone`` and ``fid_samples``. Cached as JSON."""
         n_train = min(self.fid_samples, len(self.train_images))
         try:
             floor = json.loads(self.floor_path.read_text())
-            if floor.get("meta") != self._meta or floor.get("fid_samples") != n_train:
+            if (
+                floor.get("meta") != self._meta
+                or floor.get("fid_samples") != n_train
+                or floor.get("kid_subsets") != self.kid_subsets
+                or floor.get("kid_subset_size") != min(self.kid_subset_size, n_train, self.n_ref)
+            ):  # another sample count, or a floor from before KID and the k-NN metrics
                 floor = None
         except (OSError, ValueError):
             floor = None
         if floor is None:
-            fid, _ = self._fid_of(self.train_images[:n_train])
+            fid, train_metrics = self._fid_of(self.train_images[:n_train])
             floor = {
                 "meta": self._meta,
                 "fid": fid,
                 **self._test_metrics,
+                **{
+                    k: train_metrics[k]
+                    for k in (*MANIFOLD_METRICS, "kid_subsets", "kid_subset_size")
+                },
                 "backbone": self.backbone_name,
                 "fid_samples": n_train,
             }
@@ -302,8 +423,10 @@ class ImageEvaluator:
 
     def score(self, samples: Tensor) -> dict[str, Any]:
         """``fid`` (vs the test reference), ``is_mean``/``is_std`` (10 splits), ``classes_covered``
-        and ``class_kl`` of generated ``samples`` (floats in [0, 1], ``(N, 1, 28, 28)``, N >= 2),
-        plus ``backbone`` and ``fid_samples`` (= N)."""
+        and ``class_kl``, ``kid``/``kid_std``, ``precision``/``recall`` and ``density``/
+        ``coverage`` of generated ``samples`` (floats in [0, 1], ``(N, 1, 28, 28)``, N >= 2), plus
+        how they were computed: ``backbone``, ``fid_samples`` (= N), ``kid_subsets`` and
+        ``kid_subset_size``."""
         if len(samples) < 2:
             raise ValueError("score() needs at least 2 samples")
         fid, others = self._fid_of(samples)

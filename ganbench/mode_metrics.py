@@ -21,7 +21,9 @@ score 2500 generated samples per model:
   seeds never silently drops such a run.
 
 The functions are pure (tensors in, numbers out); :class:`ModeCoverageEvaluator` puts them behind
-the :class:`ganbench.datasets.Evaluator` contract for a dataset plugin.
+the :class:`ganbench.datasets.Evaluator` contract for a dataset plugin, with improved
+precision/recall and density/coverage (:mod:`ganbench.metrics`) on the raw coordinates, against
+2500 real points of their own seed.
 """
 
 from __future__ import annotations
@@ -33,9 +35,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ganbench.metrics import DC_K, PR_K, density_coverage, precision_recall
+
 N_STD = 3.0  # "within three standard deviations" (VEEGAN, PacGAN)
 MIN_COUNT = 1  # high-quality samples a mode needs to count as covered (VEEGAN, PacGAN)
 EVAL_SAMPLES = 2500  # samples scored per model (VEEGAN; PacGAN's code: num_log_figure_sample)
+KNN_METRICS = ("precision", "recall", "density", "coverage")
 
 
 def mode_histogram(samples: Tensor, centres: Tensor, std: float, n_std: float = N_STD) -> Tensor:
@@ -112,8 +117,9 @@ class ModeCoverageEvaluator:
         reference scores :data:`EVAL_SAMPLES` of them, drawn from a fixed seed.
     """
 
-    metrics = ("modes_covered", "high_quality_frac", "mode_kl")
-    reference_seed = 0
+    metrics = ("modes_covered", "high_quality_frac", "mode_kl", *KNN_METRICS)
+    reference_seed = 0  # the real points scored as the real-data floor
+    real_seed = 1  # the real points P&R and D&C compare against (apart from the floor's)
 
     def __init__(
         self,
@@ -126,6 +132,7 @@ class ModeCoverageEvaluator:
         self.std = std
         self.sample_real = sample_real
         self.n_samples = n_samples
+        self._real = sample_real(n_samples, torch.Generator().manual_seed(self.real_seed))
 
     def reference(self) -> dict[str, Any]:
         """The metrics of ``n_samples`` real points (about 98.9% are within 3 std in 2-D)."""
@@ -133,9 +140,16 @@ class ModeCoverageEvaluator:
         return self.score(real)
 
     def score(self, samples: Tensor) -> dict[str, Any]:
-        """``modes_covered``, ``high_quality_frac``, ``mode_kl`` and ``eval_samples`` of
-        ``samples``, ``(N, 2)`` points in data units."""
+        """``modes_covered``, ``high_quality_frac``, ``mode_kl``, ``precision``/``recall``
+        (k = 3), ``density``/``coverage`` (k = 5) and ``eval_samples`` of ``samples``, ``(N, 2)``
+        points in data units (NaN k-NN metrics for 5 points or fewer)."""
+        samples = samples.cpu()
+        knn = dict.fromkeys(KNN_METRICS, math.nan)
+        if len(samples) > max(PR_K, DC_K) and torch.isfinite(samples).all():
+            knn["precision"], knn["recall"] = precision_recall(samples, self._real, PR_K)
+            knn["density"], knn["coverage"] = density_coverage(samples, self._real, DC_K)
         return {
-            **mode_metrics(samples.cpu(), self.centres, self.std),
+            **mode_metrics(samples, self.centres, self.std),
+            **knn,
             "eval_samples": len(samples),
         }

@@ -8,6 +8,8 @@ comparisons.csv with :func:`ganbench.tables.write_tables`, and writes, all atomi
   min-max as a band; absent without FID curve points;
 - ``plots/losses_vs_step.png``: D and G loss curves, drawn the same way;
 - ``plots/throughput.png``: training images/s per arm (mean, std as error bar);
+- ``plots/fidelity_diversity.png``: precision against recall and density against coverage,
+  one point per ok run (where runs.csv has them);
 - ``plots/samples.png``: every arm's sample grid (its lowest ok seed) side by side;
 - ``report.md``: the tables, how to read them, and the images.
 
@@ -186,6 +188,36 @@ def plot_throughput(runs: pd.DataFrame, path: Path) -> Path | None:
     return _save(fig, path)
 
 
+def plot_fidelity_diversity(runs: pd.DataFrame, path: Path) -> Path | None:
+    """Fidelity against diversity, one point per ok run: precision vs recall (k = 3) and
+    density vs coverage (k = 5), G's (hollow: EMA-G's, where there is one)."""
+    panels = [("recall", "precision"), ("coverage", "density")]
+    arms = [(label, g) for label, g in _arms(runs) if {"precision", "recall"} <= set(g.columns)]
+    if not arms or all(g["precision"].isna().all() for _, g in arms):
+        return None
+    fig = _figure(10.0, 4.5)
+    axes = fig.subplots(1, 2)
+    for ax, (x, y) in zip(axes, panels, strict=True):
+        for i, (label, group) in enumerate(arms):
+            color = f"C{i % 10}"
+            if {x, y} <= set(group.columns):
+                ax.scatter(group[x].astype(float), group[y].astype(float), color=color, label=label)
+            if {f"{x}_ema", f"{y}_ema"} <= set(group.columns):
+                ax.scatter(
+                    group[f"{x}_ema"].astype(float),
+                    group[f"{y}_ema"].astype(float),
+                    facecolors="none",
+                    edgecolors=color,
+                )
+        ax.set_xlabel(f"{x} (diversity)")
+        ax.set_ylabel(f"{y} (fidelity)")
+        ax.grid(alpha=0.3)
+    axes[0].set_title("improved precision / recall, k = 3")
+    axes[1].set_title("density / coverage, k = 5")
+    axes[0].legend(fontsize="small")
+    return _save(fig, path)
+
+
 def plot_samples(
     runs: pd.DataFrame, out: Path, path: Path, column: str = "samples_png"
 ) -> Path | None:
@@ -238,6 +270,7 @@ def _images_section(plots: dict[str, Path | None], out: Path) -> list[str]:
         "losses_vs_step": "D and G losses against generator steps",
         "throughput": "Training throughput",
         "fid_ema_vs_wall_s": "EMA generator's FID against training wall-clock seconds",
+        "fidelity_diversity": "Fidelity against diversity, one point per run (hollow: EMA-G)",
         "samples": "Sample grids (fixed noise)",
         "samples_ema": "EMA generators' sample grids (the same noise)",
     }
@@ -324,6 +357,9 @@ def write_report(out: Path) -> Report:
     plots["throughput"] = plot_throughput(runs, plots_dir / "throughput.png")
     plots["fid_ema_vs_wall_s"] = plot_metric_curve(
         runs, curves, "fid_ema", "wall_s", plots_dir / "fid_ema_vs_wall_s.png"
+    )
+    plots["fidelity_diversity"] = plot_fidelity_diversity(
+        runs, plots_dir / "fidelity_diversity.png"
     )
     plots["samples"] = plot_samples(runs, out, plots_dir / "samples.png")
     plots["samples_ema"] = plot_samples(

@@ -37,7 +37,7 @@ import pandas as pd
 import torch
 from torch.optim.swa_utils import AveragedModel
 
-from ganbench import __version__, checkpoints, registry
+from ganbench import __version__, checkpoints, generator_files, registry
 from ganbench import results as R
 from ganbench.convergence import convergence_columns
 from ganbench.datasets import Dataset, EvalOptions, Evaluator, metric_names
@@ -55,6 +55,7 @@ from ganbench.trainer import (
     TrainResult,
     generate,
     train,
+    uses_channels_last,
 )
 
 GRID_SEED = 1234  # the fixed noise of every sample grid, so grids compare across cells
@@ -119,6 +120,7 @@ class RunSpec:
     compile: str = ""  # torch.compile mode for the models ("": eager); not with --pack
     ema_decay: float | None = None  # EMA generator's decay; 0: none; None: the pair's, else 0.999
     reuse_fake: bool | None = None  # the G step reuses the D step's fake; None: the pair's choice
+    keep_generators: bool = True  # keep each finished cell's G (and EMA-G) in OUT/generators/
 
 
 @dataclass(frozen=True)
@@ -290,6 +292,11 @@ def validate(spec: RunSpec) -> None:
     if spec.reuse_fake and spec.pack > 1:
         raise GanbenchError("--pack draws a new fake batch for the G step: add --no-reuse-fake")
     _check_positive("--batch-size", spec.batch_size)
+    if spec.eval.kid_subsets < 1 or spec.eval.kid_subset_size < 2:
+        raise GanbenchError(
+            "KID needs --kid-subsets of at least 1 and --kid-subset-size of at least 2, got "
+            f"{spec.eval.kid_subsets} and {spec.eval.kid_subset_size}"
+        )
     if spec.eval.fid_samples < 0:
         raise GanbenchError(
             f"--fid-samples must be 0 (no evaluation) or more, got {spec.eval.fid_samples}"
@@ -434,12 +441,24 @@ def cell_config(cell: Cell, spec: RunSpec, device: torch.device) -> dict[str, An
         "eval": {
             "fid_samples": spec.eval.fid_samples,
             "backbone": spec.eval.backbone if spec.eval.fid_samples else None,
+            **kid_settings(spec.eval),
             **(
                 {"every": spec.eval_every, "every_samples": spec.eval_every_samples}
                 if spec.eval_every and spec.eval.fid_samples
                 else {}
             ),
         },
+    }
+
+
+def kid_settings(options: EvalOptions) -> dict[str, int]:
+    """KID's subset settings where they are not the defaults (so the hashes of cells from before
+    KID stay as they were)."""
+    default = EvalOptions()
+    return {
+        key: getattr(options, key)
+        for key in ("kid_subsets", "kid_subset_size")
+        if getattr(options, key) != getattr(default, key)
     }
 
 
@@ -683,6 +702,29 @@ def score(
         row["metrics"] = " ".join(names)
 
 
+def keep_generators(
+    row: dict[str, Any],
+    spec: RunSpec,
+    G: torch.nn.Module,
+    ema_G: torch.nn.Module | None,
+    noise_seeds: dict[str, int],
+    channels_last: bool,
+    log: Callable[[str], None],
+) -> None:
+    """Save a scored cell's generators (:mod:`ganbench.generator_files`) unless the spec says not
+    to; its row gets ``generator_file``. A failed write (a full disk) is logged and leaves the
+    trained and scored cell as it is, without a file."""
+    if not spec.keep_generators:
+        return
+    path = generator_files.path_for(spec.out, row["run_id"])
+    try:
+        generator_files.save(path, row, G, ema_G, noise_seeds, channels_last)
+    except OSError as exc:
+        log(f"  could not keep the generators in {path} ({describe(exc)}); the row is kept")
+        return
+    row["generator_file"] = str(path.relative_to(spec.out))
+
+
 def run_cell(
     cell: Cell,
     spec: RunSpec,
@@ -761,6 +803,9 @@ def run_cell(
         curves = record_result(row, result, curve_evaluator)
         if result.status == "ok":  # a diverged G has non-finite weights: no picture, no scores
             score(G, row, spec, dataset, evaluator, device, noise_seeds, ema)
+            # score() readied the EMA generator to sample (its BatchNorm statistics)
+            ema_G = ema.module if ema is not None else None
+            keep_generators(row, spec, G, ema_G, noise_seeds, uses_channels_last(G), log)
     except Exception as exc:  # a failing plugin fails its own cell only
         row["status"] = "error"
         row["error"] = f"{type(exc).__name__}: {exc}"
@@ -832,6 +877,7 @@ def run_pack(
         try:
             if result.status == "ok":
                 score(G, row, spec, dataset, evaluator, device, seeds)
+                keep_generators(row, spec, G, None, seeds, False, log)  # packs train contiguous
         except Exception as exc:
             row["status"] = "error"
             row["error"] = f"{type(exc).__name__}: {exc}"
@@ -1012,6 +1058,8 @@ def run(spec: RunSpec, log: Callable[[str], None] | None = None) -> Tables:
             f"precision {prep.spec.precision} (--precision auto on {prep.device.type}: {why}; "
             "--precision fp32 or bf16 to choose)"
         )
+    if prep.spec.keep_generators:
+        log(generators_note(prep.spec))
     reference = reference_table(prep)
     setups = {cell_hashes(cell, prep.spec, prep.device)[1] for cell in prep.cells}
     launchers.run_cells(prep, log)
@@ -1019,6 +1067,18 @@ def run(spec: RunSpec, log: Callable[[str], None] | None = None) -> Tables:
         tables = write_tables(prep.spec.out, reference)
         runs = latest_attempts(R.read_csv(prep.spec.out / R.RUNS))
     return dataclasses.replace(rows_about(tables, setups), failed=failed_cells(prep, runs))
+
+
+def generators_note(spec: RunSpec) -> str:
+    """The line that says how much disk each cell's kept generators take."""
+    G = registry.get_generator(spec.generator).factory()
+    n = 2 if spec.ema_decay else 1
+    size = n * generator_files.state_bytes(G)
+    what = "G and EMA-G" if n == 2 else "G"
+    return (
+        f"each cell keeps its {what} in {spec.out / generator_files.DIRECTORY}/: "
+        f"{size / 1e6:.2f} MB per cell (--no-keep-generators to keep none)"
+    )
 
 
 def failed_cells(prep: Prepared, runs: pd.DataFrame) -> tuple[str, ...]:

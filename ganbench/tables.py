@@ -54,7 +54,13 @@ TIME_TO_QUALITY = tuple(
     for k in FLOOR_MULTIPLES
     for budget in ("s", "gflop")
 )
-FULL_STATS = frozenset(HEADLINE + TIME_TO_QUALITY)
+# fidelity and diversity apart (KID, improved precision/recall, density/coverage): also CIs
+MANIFOLD = tuple(
+    f"{m}{suffix}"
+    for suffix in ("", "_ema")
+    for m in ("kid", "precision", "recall", "density", "coverage")
+)
+FULL_STATS = frozenset(HEADLINE + TIME_TO_QUALITY + MANIFOLD)
 IMPROVING = ("still_improving", "still_improving_ema")  # booleans: counted, n_<column>
 BUDGET_METRICS = ("wall_s", "train_gflop")  # curve metrics that measure spent compute
 MATCHED_METRIC = "fid"  # the curve metric reported at matched budgets
@@ -83,6 +89,8 @@ NOT_METRICS = frozenset(
         "parallel_cells",
         "pack",
         "ema_decay",
+        "kid_subsets",
+        "kid_subset_size",
     }
 )
 

@@ -105,6 +105,19 @@ def make_optimizer(name: str, params, lr: float, beta1: float, beta2: float):
     raise ValueError(f"Unknown optimizer {name!r}. Available: adam, rmsprop, sgd")
 
 
+def uses_channels_last(G: nn.Module) -> bool:
+    """Whether the trainer keeps ``G`` and its D in channels_last (image generators: conv models
+    are faster in that layout on CPU and GPU)."""
+    return len(G.output_shape) == 3
+
+
+def to_layout(module: nn.Module, device: torch.device, channels_last: bool) -> nn.Module:
+    """``module`` on ``device``, in the memory format the trainer uses: a reloaded generator
+    put there samples bit for bit what the trained one did (``ganbench evaluate``)."""
+    module.to(device)
+    return module.to(memory_format=torch.channels_last) if channels_last else module
+
+
 def to_unit(x: Tensor, output_range: tuple[float, float] | None) -> Tensor:
     """Map generator output from its ``output_range`` to the dataset's [0, 1] range.
 
@@ -265,16 +278,12 @@ def _train(
     device, hp = config.device, config.hp
 
     # -- set-up: models on the device, optimisers, the noise source, the loss history ------------
-    G.to(device).train()
-    D.to(device).train()
-    channels_last = len(G.output_shape) == 3
-    if channels_last:  # conv models: channels_last is faster on CPU and GPU
-        G.to(memory_format=torch.channels_last)
-        D.to(memory_format=torch.channels_last)
+    channels_last = uses_channels_last(G)
+    to_layout(G, device, channels_last).train()
+    to_layout(D, device, channels_last).train()
     if ema is not None:  # the average lives where G lives, in G's memory format
         ema.to(device)
-        if channels_last:
-            ema.module.to(memory_format=torch.channels_last)
+        to_layout(ema.module, device, channels_last)
     if config.compile:  # in place: state_dict keys (checkpoints) stay those of the eager model
         G.compile(mode=config.compile)
         D.compile(mode=config.compile)

@@ -50,6 +50,8 @@ class Mnist(ImageTensorDataset):
             device=options.device,
             cache_dir=cache_dir(),
             inception_weights=options.inception_weights,
+            kid_subsets=options.kid_subsets,
+            kid_subset_size=options.kid_subset_size,
         )
 
 
