@@ -237,9 +237,11 @@ def apply_updates(runs: pd.DataFrame, updates: dict[str, dict[str, Any]]) -> pd.
         for column, value in update["values"].items():
             if column not in runs:
                 runs[column] = pd.Series([None] * len(runs), index=runs.index, dtype=object)
-            elif runs[column].dtype != object and not isinstance(value, int | float):
+            try:
+                runs.loc[at, column] = value
+            except (TypeError, ValueError):  # e.g. a number into a column read as text
                 runs[column] = runs[column].astype(object)
-            runs.loc[at, column] = value
+                runs.loc[at, column] = value
         if "metrics" in runs:
             for index in runs.index[at]:
                 old = str(runs.at[index, "metrics"]) if _present(runs.at[index, "metrics"]) else ""

@@ -40,7 +40,7 @@ from ganbench.metrics import DC_K, PR_K, density_coverage, precision_recall
 N_STD = 3.0  # "within three standard deviations" (VEEGAN, PacGAN)
 MIN_COUNT = 1  # high-quality samples a mode needs to count as covered (VEEGAN, PacGAN)
 EVAL_SAMPLES = 2500  # samples scored per model (VEEGAN; PacGAN's code: num_log_figure_sample)
-KNN_METRICS = ("precision", "recall", "density", "coverage")
+KNN_METRICS = ("precision_k3", "recall_k3", "density_k5", "coverage_k5")
 
 
 def mode_histogram(samples: Tensor, centres: Tensor, std: float, n_std: float = N_STD) -> Tensor:
@@ -146,8 +146,8 @@ class ModeCoverageEvaluator:
         samples = samples.cpu()
         knn = dict.fromkeys(KNN_METRICS, math.nan)
         if len(samples) > max(PR_K, DC_K) and torch.isfinite(samples).all():
-            knn["precision"], knn["recall"] = precision_recall(samples, self._real, PR_K)
-            knn["density"], knn["coverage"] = density_coverage(samples, self._real, DC_K)
+            knn["precision_k3"], knn["recall_k3"] = precision_recall(samples, self._real, PR_K)
+            knn["density_k5"], knn["coverage_k5"] = density_coverage(samples, self._real, DC_K)
         return {
             **mode_metrics(samples, self.centres, self.std),
             **knn,

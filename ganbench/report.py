@@ -191,9 +191,11 @@ def plot_throughput(runs: pd.DataFrame, path: Path) -> Path | None:
 def plot_fidelity_diversity(runs: pd.DataFrame, path: Path) -> Path | None:
     """Fidelity against diversity, one point per ok run: precision vs recall (k = 3) and
     density vs coverage (k = 5), G's (hollow: EMA-G's, where there is one)."""
-    panels = [("recall", "precision"), ("coverage", "density")]
-    arms = [(label, g) for label, g in _arms(runs) if {"precision", "recall"} <= set(g.columns)]
-    if not arms or all(g["precision"].isna().all() for _, g in arms):
+    panels = [("recall_k3", "precision_k3"), ("coverage_k5", "density_k5")]
+    arms = [
+        (label, g) for label, g in _arms(runs) if {"precision_k3", "recall_k3"} <= set(g.columns)
+    ]
+    if not arms or all(g["precision_k3"].isna().all() for _, g in arms):
         return None
     fig = _figure(10.0, 4.5)
     axes = fig.subplots(1, 2)

@@ -683,6 +683,7 @@ def score(
     """A trained cell's sample grids (fixed noise) and, with an evaluator, its scores, into
     ``row``: for G, and for its EMA generator (``samples_ema_png``, ``<metric>_ema``)."""
     names = []
+    taken = set(row)  # the cell's identity and training columns: no score may overwrite them
     for model, suffix in generators(G, ema, device):
         grid = spec.out / "samples" / f"{row['run_id']}{suffix.replace('_', '-')}.png"
         samples = generate(model, dataset.preview_samples, noise_seeds["grid"], device)
@@ -692,6 +693,12 @@ def score(
         if evaluator is not None:
             samples = generate(model, evaluator.n_samples, noise_seeds["eval"], device)
             scores = evaluator.score(samples)
+            clash = sorted(set(scores) & taken)
+            if clash:
+                raise ValueError(
+                    f"the evaluator's scores {clash} would overwrite the runs.csv columns of the "
+                    "same names: rename them"
+                )
             metrics = metric_names(evaluator, scores)
             if suffix:  # the EMA's outcomes; how they were computed is G's (fid_samples, ...)
                 metrics = [m for m in metrics if m not in NOT_METRICS]

@@ -58,7 +58,7 @@ TIME_TO_QUALITY = tuple(
 MANIFOLD = tuple(
     f"{m}{suffix}"
     for suffix in ("", "_ema")
-    for m in ("kid", "precision", "recall", "density", "coverage")
+    for m in ("kid", "precision_k3", "recall_k3", "density_k5", "coverage_k5")
 )
 FULL_STATS = frozenset(HEADLINE + TIME_TO_QUALITY + MANIFOLD)
 IMPROVING = ("still_improving", "still_improving_ema")  # booleans: counted, n_<column>

@@ -35,10 +35,10 @@ SUMMARY_VIEW = {
     "is_mean_std": "IS std",
     "classes_covered_mean": "classes",
     "kid_mean": "KID",
-    "precision_mean": "prec",
-    "recall_mean": "recall",
-    "density_mean": "dens",
-    "coverage_mean": "cov",
+    "precision_k3_mean": "prec",
+    "recall_k3_mean": "recall",
+    "density_k5_mean": "dens",
+    "coverage_k5_mean": "cov",
     "modes_covered_mean": "modes",
     "modes_covered_std": "modes std",
     "high_quality_frac_mean": "high quality",
@@ -142,11 +142,11 @@ def ranking_note(summary: pd.DataFrame) -> str:
             " EMA FID: the exponential moving average of G's weights (ganbench/ema.py), scored on "
             "the same noise."
         )
-    if "precision_mean" in summary:
+    if "precision_k3_mean" in summary:
         text += (
-            " KID, prec/recall (k = 3), dens/cov (k = 5): G's, on the features FID uses"
-            " (raw coordinates for 2-D data; docs/metrics.md); prec and dens measure fidelity,"
-            " recall and cov diversity."
+            " KID, prec/recall (k = 3), dens/cov (k = 5): G's, on the backbone's features"
+            " (the k-NN metrics on unit-length ones; raw coordinates for 2-D data;"
+            " docs/metrics.md); prec and dens measure fidelity, recall and cov diversity."
         )
     if any(f"ttq_{k}x" in SUMMARY_VIEW for k in FLOOR_MULTIPLES) and any(
         c.startswith("s_to_") for c in summary.columns

@@ -40,7 +40,15 @@ def test_a_cell_keeps_its_generators_and_evaluate_reproduces_its_scores(
         assert (record["run_id"], record["config_hash"]) == (row.run_id, row.config_hash)
         assert record["generator"] == "dcgan-lite" and record["dataset"] == "mnist"
         assert set(record) >= {"G", "G_ema", "noise", "channels_last"}
-    assert {"kid", "precision", "recall", "density", "coverage", "coverage_ema"} <= set(before)
+    assert {
+        "kid",
+        "precision_k3",
+        "recall_k3",
+        "density_k5",
+        "coverage_k5",
+        "coverage_k5_ema",
+    } <= set(before)
+    assert (before["precision"] == "fp32").all()  # the training precision, beside the metrics
 
     assert evaluate(tiny_mnist, out) == 0
     after = pd.read_csv(out / "runs.csv")
@@ -58,7 +66,9 @@ def test_a_cell_keeps_its_generators_and_evaluate_reproduces_its_scores(
     )
     assert all("fid@mnist-classifier-30" in m.split() for m in tagged["metrics"])
     summary = pd.read_csv(out / "summary.csv")
-    assert {"fid@mnist-classifier-30_mean", "precision_ci_low", "coverage_ema_mean"} <= set(summary)
+    assert {"fid@mnist-classifier-30_mean", "precision_k3_ci_low", "coverage_k5_ema_mean"} <= set(
+        summary
+    )
 
     one = tagged["run_id"].iloc[1]
     assert evaluate(tiny_mnist, out, "--run-id", one, "--fid-samples", "25") == 0
@@ -174,3 +184,30 @@ def test_a_generator_file_that_does_not_fit_is_a_clear_error(tmp_path):
     path.write_bytes(b"not a zip")
     with pytest.raises(Exception, match="not a readable generator file"):
         generator_files.load(path)
+
+
+def test_an_evaluator_score_named_like_a_row_column_fails_its_cell(tiny_mnist, tmp_path, capsys):
+    """A dataset plugin's metric called ``precision`` would overwrite the training precision."""
+    from ganbench.default_plugins.datasets import Mnist
+
+    class Clashing:
+        n_samples = 8
+
+        def __init__(self, options):
+            pass
+
+        def reference(self):
+            return {"fid": 0.0}
+
+        def score(self, samples):
+            return {"fid": 1.0, "precision": 0.5}
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(Mnist, "make_evaluator", lambda self, options: Clashing(options))
+    try:
+        assert train(tiny_mnist, tmp_path / "res", "--loss", "minimax") == 1
+    finally:
+        mp.undo()
+    row = pd.read_csv(tmp_path / "res" / "runs.csv").iloc[0]
+    assert row.status == "error" and "['precision'] would overwrite" in row.error
+    assert row.precision == "fp32"

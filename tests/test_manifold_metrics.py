@@ -101,12 +101,12 @@ def test_image_evaluator_scores_kid_pr_dc_and_real_against_itself(tmp_path: Path
     ev = make_evaluator(tmp_path / "cache")
     real = TEST[0].float() / 255  # exactly the reference images: features equal the real ones
     same = ev.score(real)
-    assert (same["precision"], same["recall"], same["coverage"]) == (1.0, 1.0, 1.0)
+    assert (same["precision_k3"], same["recall_k3"], same["coverage_k5"]) == (1.0, 1.0, 1.0)
     noise = ev.score(torch.rand(200, 1, 28, 28, generator=torch.Generator().manual_seed(0)))
     assert noise["kid"] > 0 and abs(same["kid"]) < 0.01 * noise["kid"]
     assert same["kid_subset_size"] == 200 and same["kid_subsets"] == 100  # capped at N
-    assert noise["precision"] < same["precision"] and noise["coverage"] < 0.5
-    for key in ("kid", "kid_std", "precision", "recall", "density", "coverage"):
+    assert noise["precision_k3"] < same["precision_k3"] and noise["coverage_k5"] < 0.5
+    for key in ("kid", "kid_std", "precision_k3", "recall_k3", "density_k5", "coverage_k5"):
         assert key in ev.metrics and math.isfinite(noise[key])
     # KID's subsets are seeded: the same samples score the same
     assert ev.score(real)["kid"] == same["kid"]
@@ -115,8 +115,8 @@ def test_image_evaluator_scores_kid_pr_dc_and_real_against_itself(tmp_path: Path
     again = make_evaluator(tmp_path / "cache")
     assert torch.equal(again.real_features(), ev.real_features())
     floor = ev.reference()
-    assert {"kid", "precision", "recall", "density", "coverage"} <= set(floor)
-    assert floor["precision"] > noise["precision"]
+    assert {"kid", "precision_k3", "recall_k3", "density_k5", "coverage_k5"} <= set(floor)
+    assert floor["precision_k3"] > noise["precision_k3"]
 
 
 def test_image_evaluator_kid_settings_are_options(tmp_path: Path):
@@ -137,7 +137,7 @@ def test_toy_evaluator_reports_knn_metrics_on_raw_coordinates():
     ev = ModeCoverageEvaluator(centres, 0.1, sample_real, n_samples=500)
     real = ev.score(sample_real(500, torch.Generator().manual_seed(9)))
     one_mode = ev.score(0.1 * torch.randn((500, 2), generator=torch.Generator().manual_seed(8)))
-    assert real["recall"] > 0.9 and real["coverage"] > 0.9
-    assert one_mode["precision"] > 0.9 and one_mode["coverage"] < 0.6
-    assert {"precision", "recall", "density", "coverage"} <= set(ev.metrics)
-    assert {"precision", "coverage"} <= set(ev.reference())
+    assert real["recall_k3"] > 0.9 and real["coverage_k5"] > 0.9
+    assert one_mode["precision_k3"] > 0.9 and one_mode["coverage_k5"] < 0.6
+    assert {"precision_k3", "recall_k3", "density_k5", "coverage_k5"} <= set(ev.metrics)
+    assert {"precision_k3", "coverage_k5"} <= set(ev.reference())

@@ -273,7 +273,7 @@ def test_evaluator_fid_equals_independent_scipy_computation(tmp_path: Path) -> N
     result = ev.score(samples)
     assert set(result) == {
         "fid", "is_mean", "is_std", "classes_covered", "class_kl", "backbone", "fid_samples",
-        "kid", "kid_std", "precision", "recall", "density", "coverage", "kid_subsets",
+        "kid", "kid_std", "precision_k3", "recall_k3", "density_k5", "coverage_k5", "kid_subsets",
         "kid_subset_size",
     }  # fmt: skip
     assert result["backbone"] == "mnist-classifier"
@@ -313,7 +313,7 @@ def test_reference_floor_and_stats_cache_reused(
     floor = first.reference()
     assert set(floor) == {
         "fid", "is_mean", "is_std", "classes_covered", "class_kl", "backbone", "fid_samples",
-        "kid", "kid_std", "precision", "recall", "density", "coverage", "kid_subsets",
+        "kid", "kid_std", "precision_k3", "recall_k3", "density_k5", "coverage_k5", "kid_subsets",
         "kid_subset_size",
     }  # fmt: skip
     assert floor["backbone"] == "mnist-classifier" and floor["fid_samples"] == 200

@@ -136,12 +136,13 @@ def test_run_ring8_writes_mode_metrics_reference_and_scatter_plot(tmp_path, caps
         20,
     )
     assert row.metrics == (
-        "modes_covered high_quality_frac mode_kl precision recall density coverage"
+        "modes_covered high_quality_frac mode_kl precision_k3 recall_k3 density_k5 coverage_k5"
         " modes_covered_ema high_quality_frac_ema mode_kl_ema"  # the EMA generator's
-        " precision_ema recall_ema density_ema coverage_ema"
+        " precision_k3_ema recall_k3_ema density_k5_ema coverage_k5_ema"
     )
     # precision/recall, density/coverage on the raw coordinates, against 2500 real points
-    assert 0 <= row.precision <= 1 and 0 <= row.coverage <= 1 and row.density >= 0
+    assert 0 <= row.precision_k3 <= 1 and 0 <= row.coverage_k5 <= 1 and row.density_k5 >= 0
+    assert row.precision == "fp32"  # the training precision, not overwritten by a metric
     assert row.eval_samples == 2500 and 0 <= row.modes_covered <= 8
     assert 0 <= row.high_quality_frac <= 1 and 0 <= row.mode_kl <= math.log(8) + 1e-9
     # the pair's per-loss defaults, recorded as used
