@@ -72,3 +72,28 @@ def add_plugin():
         plugins.add_plugin(module, module.__name__, distribution)
 
     return add
+
+
+@pytest.fixture(scope="session")
+def random_inception_weights(tmp_path_factory) -> Path:
+    """A randomly initialised torch-fidelity InceptionV3 state dict, the format that
+    ``feature_extractor_weights_path`` loads (``torch.load`` of the module's ``state_dict()``)."""
+    pytest.importorskip("torch_fidelity")
+    import torch
+    import torch_fidelity.feature_extractor_inceptionv3 as fe
+
+    class Unloaded(fe.FeatureExtractorInceptionV3):
+        def load_state_dict(self, *args, **kwargs):  # keep the random initialisation
+            return None
+
+    original = fe.load_state_dict_from_url
+    fe.load_state_dict_from_url = lambda *a, **k: {}
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            net = Unloaded("inception-v3-compat", ["2048"])
+    finally:
+        fe.load_state_dict_from_url = original
+    path = tmp_path_factory.mktemp("inception") / "random-inception.pth"
+    torch.save(net.state_dict(), path)
+    return path

@@ -211,3 +211,22 @@ def test_an_evaluator_score_named_like_a_row_column_fails_its_cell(tiny_mnist, t
     row = pd.read_csv(tmp_path / "res" / "runs.csv").iloc[0]
     assert row.status == "error" and "['precision'] would overwrite" in row.error
     assert row.precision == "fp32"
+
+
+@pytest.mark.slow
+def test_evaluate_with_another_backbone_writes_tagged_columns(
+    tiny_mnist, tmp_path, random_inception_weights
+):
+    out = tmp_path / "res"
+    assert train(tiny_mnist, out, "--loss", "minimax") == 0
+    before = pd.read_csv(out / "runs.csv")
+    args = ["--backbone", "inception", "--inception-weights", str(random_inception_weights)]
+    assert evaluate(tiny_mnist, out, *args, "--fid-samples", "20") == 0
+    after = pd.read_csv(out / "runs.csv")
+    assert np.isfinite(after["fid@inception-20"][0]) and np.isfinite(
+        after["fid_ema@inception-20"][0]
+    )
+    assert after["kid@inception-20"].notna().all()
+    pd.testing.assert_frame_equal(
+        after[before.columns.drop("metrics")], before.drop(columns="metrics")
+    )

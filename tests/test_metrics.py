@@ -385,30 +385,6 @@ def test_inception_without_torch_fidelity_says_what_to_install(
         bb.check_backbone("inception", None)
 
 
-@pytest.fixture(scope="module")
-def random_inception_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A randomly initialised torch-fidelity InceptionV3 state dict, the format that
-    ``feature_extractor_weights_path`` loads (``torch.load`` of the module's ``state_dict()``)."""
-    pytest.importorskip("torch_fidelity")
-    import torch_fidelity.feature_extractor_inceptionv3 as fe
-
-    class Unloaded(fe.FeatureExtractorInceptionV3):
-        def load_state_dict(self, *args, **kwargs):  # keep the random initialisation
-            return None
-
-    original = fe.load_state_dict_from_url
-    fe.load_state_dict_from_url = lambda *a, **k: {}
-    try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)
-            net = Unloaded("inception-v3-compat", ["2048"])
-    finally:
-        fe.load_state_dict_from_url = original
-    path = tmp_path_factory.mktemp("inception") / "random-inception.pth"
-    torch.save(net.state_dict(), path)
-    return path
-
-
 def test_inception_backbone_from_a_weights_file(random_inception_weights: Path) -> None:
     bb.check_backbone("inception", random_inception_weights)
     backbone = bb.load_inception(random_inception_weights, log=lambda m: None)
