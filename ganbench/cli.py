@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -264,6 +265,8 @@ def _overrides(args: argparse.Namespace) -> dict:
     if args.optimizer:
         out["optimizer_g"] = out["optimizer_d"] = args.optimizer
     if args.lr is not None:
+        if not (math.isfinite(args.lr) and args.lr > 0):
+            raise GanbenchError(f"--lr must be a positive number, got {args.lr}")
         out["lr_g"] = out["lr_d"] = args.lr
     for key in ("optimizer_g", "optimizer_d", "lr_g", "lr_d", "beta1", "beta2", "n_critic"):
         if getattr(args, key) is not None:

@@ -81,6 +81,10 @@ class Dataset:
     value_range: tuple[float, float] | None = (0.0, 1.0)
     preview_samples: int = 64  # samples drawn (from fixed noise) for the per-cell picture
     source: str = ""  # where the data came from, once loaded
+    reads_data_dir: bool = True  # False: --data-dir means nothing to it (sampled on the fly)
+    # what identifies the loaded data (e.g. a checksum of --data-dir's files): part of every
+    # cell's config_hash when --data-dir is given, so other data never resumes a cell
+    data_id: str = ""
 
     def load(self, data_dir: Path | None = None) -> None:
         """Make the data available (idempotent). ``data_dir`` is the user's ``--data-dir``."""

@@ -1,5 +1,8 @@
 """Errors a user can cause: the CLI prints them as one line and exits with status 2."""
 
+import difflib
+from collections.abc import Iterable
+
 
 def first_line(message: object) -> str:
     """The first line of ``message`` (an exception or text), stripped; "" when it is empty."""
@@ -14,3 +17,9 @@ def describe(exc: BaseException) -> str:
 
 class GanbenchError(Exception):
     """A user-facing error: bad input, a missing resource. Printed as one line, exit status 2."""
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """`` Did you mean 'x'?`` for the closest of ``choices`` to ``name``, else ``""``."""
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    return f" Did you mean {close[0]!r}?" if close else ""

@@ -411,7 +411,8 @@ class ImageEvaluator:
         try:
             floor = json.loads(self.floor_path.read_text())
             if (
-                floor.get("meta") != self._meta
+                not isinstance(floor, dict)  # e.g. a file holding null
+                or floor.get("meta") != self._meta
                 or floor.get("fid_samples") != n_train
                 or floor.get("kid_subsets") != self.kid_subsets
                 or floor.get("kid_subset_size") != min(self.kid_subset_size, n_train, self.n_ref)

@@ -19,6 +19,8 @@ Plots are drawn on matplotlib's Agg canvas directly (no pyplot, no global backen
 from __future__ import annotations
 
 import math
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +32,7 @@ from PIL import Image
 
 from ganbench import results as R
 from ganbench import stats
-from ganbench.errors import GanbenchError
+from ganbench.errors import GanbenchError, describe
 from ganbench.tables import (
     COMPARISONS,
     REFERENCE_LOSS,
@@ -335,7 +337,7 @@ def render_markdown(out: Path, runs: pd.DataFrame, tables: Tables, plots: dict) 
     return "\n".join(lines)
 
 
-def write_report(out: Path) -> Report:
+def write_report(out: Path, log: Callable[[str], None] | None = None) -> Report:
     """Rebuild the tables of results directory ``out`` and write its plots and report.md.
 
     Raises :class:`~ganbench.errors.GanbenchError` when ``out`` holds no runs.csv or an empty one.
@@ -351,22 +353,34 @@ def write_report(out: Path) -> Report:
         tables = write_tables(out)
     curves = R.read_csv(out / R.CURVES)
     plots_dir = out / PLOTS
-    plots: dict[str, Path | None] = {
-        f"fid_vs_{x}": plot_metric_curve(runs, curves, "fid", x, plots_dir / f"fid_vs_{x}.png")
-        for x in CURVE_AXES
+    log = log or (lambda msg: print(msg, file=sys.stderr))
+    drawers = {
+        **{
+            f"fid_vs_{x}": lambda x=x: plot_metric_curve(
+                runs, curves, "fid", x, plots_dir / f"fid_vs_{x}.png"
+            )
+            for x in CURVE_AXES
+        },
+        "losses_vs_step": lambda: plot_losses(runs, curves, plots_dir / "losses_vs_step.png"),
+        "throughput": lambda: plot_throughput(runs, plots_dir / "throughput.png"),
+        "fid_ema_vs_wall_s": lambda: plot_metric_curve(
+            runs, curves, "fid_ema", "wall_s", plots_dir / "fid_ema_vs_wall_s.png"
+        ),
+        "fidelity_diversity": lambda: plot_fidelity_diversity(
+            runs, plots_dir / "fidelity_diversity.png"
+        ),
+        "samples": lambda: plot_samples(runs, out, plots_dir / "samples.png"),
+        "samples_ema": lambda: plot_samples(
+            runs, out, plots_dir / "samples_ema.png", column="samples_ema_png"
+        ),
     }
-    plots["losses_vs_step"] = plot_losses(runs, curves, plots_dir / "losses_vs_step.png")
-    plots["throughput"] = plot_throughput(runs, plots_dir / "throughput.png")
-    plots["fid_ema_vs_wall_s"] = plot_metric_curve(
-        runs, curves, "fid_ema", "wall_s", plots_dir / "fid_ema_vs_wall_s.png"
-    )
-    plots["fidelity_diversity"] = plot_fidelity_diversity(
-        runs, plots_dir / "fidelity_diversity.png"
-    )
-    plots["samples"] = plot_samples(runs, out, plots_dir / "samples.png")
-    plots["samples_ema"] = plot_samples(
-        runs, out, plots_dir / "samples_ema.png", column="samples_ema_png"
-    )
+    plots: dict[str, Path | None] = {}
+    for name, draw in drawers.items():  # a plot that fails (a damaged PNG) costs only itself
+        try:
+            plots[name] = draw()
+        except Exception as exc:
+            plots[name] = None
+            log(f"plot {name} not drawn: {describe(exc)}")
     R.atomic_write_bytes(out / REPORT, render_markdown(out, runs, tables, plots).encode())
     files = [out / R.SUMMARY, out / COMPARISONS]
     files += [p for p in plots.values() if p is not None] + [out / REPORT]

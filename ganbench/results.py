@@ -103,8 +103,8 @@ def check_runs_format(out: Path) -> None:
         raise GanbenchError(
             f"{path} is not a ganbench results table ({describe(exc)}); {how}"
         ) from None
-    if runs.empty and not len(runs.columns):
-        return
+    if runs.empty and (not len(runs.columns) or "format_version" in runs):
+        return  # empty, or ganbench's header without rows: nothing to be incompatible with
     if "format_version" not in runs:
         found = "none (no format_version column)"
     else:

@@ -42,7 +42,7 @@ from ganbench import results as R
 from ganbench.convergence import convergence_columns
 from ganbench.datasets import Dataset, EvalOptions, Evaluator, metric_names
 from ganbench.ema import EMA_SUFFIX, ema_of, ready_to_sample
-from ganbench.errors import GanbenchError, describe, first_line
+from ganbench.errors import GanbenchError, describe, did_you_mean, first_line
 from ganbench.losses import OPTIMIZERS, Hyperparams
 from ganbench.models import INIT_SCHEMES, init_weights
 from ganbench.packing import train_packed
@@ -121,6 +121,7 @@ class RunSpec:
     ema_decay: float | None = None  # EMA generator's decay; 0: none; None: the pair's, else 0.999
     reuse_fake: bool | None = None  # the G step reuses the D step's fake; None: the pair's choice
     keep_generators: bool = True  # keep each finished cell's G (and EMA-G) in OUT/generators/
+    data_id: str = ""  # the loaded data's identity (Dataset.data_id), filled in by prepare()
 
 
 @dataclass(frozen=True)
@@ -226,6 +227,7 @@ def auto_eval_every(steps: Any, log_every: Any) -> int:
 
 
 DEFAULT_BATCH_SIZE = 128
+MAX_SEED = 2**32 - 1
 DEFAULT_EMA_DECAY = 0.999
 PAIR_DEFAULTS = ("loss_steps", "default_steps", "batch_size", "ema_decay", "reuse_fake")
 
@@ -283,7 +285,12 @@ def validate(spec: RunSpec) -> None:
         registry.get_loss(name)
     registry.get_generator(spec.generator)
     registry.get_discriminator(spec.discriminator)
-    registry.get_dataset(spec.dataset)
+    dataset = registry.get_dataset(spec.dataset).factory()
+    if spec.data_dir is not None and not getattr(dataset, "reads_data_dir", True):
+        raise GanbenchError(
+            f"--data-dir {str(spec.data_dir)!r} means nothing to dataset {spec.dataset!r}, which "
+            "reads no files (it is sampled on the fly): leave --data-dir out"
+        )
     _check_positive("--steps", spec.steps)
     if not (math.isfinite(spec.ema_decay) and 0 <= spec.ema_decay < 1):
         raise GanbenchError(f"--ema-decay must be in [0, 1) (0: no EMA), got {spec.ema_decay}")
@@ -292,14 +299,17 @@ def validate(spec: RunSpec) -> None:
     if spec.reuse_fake and spec.pack > 1:
         raise GanbenchError("--pack draws a new fake batch for the G step: add --no-reuse-fake")
     _check_positive("--batch-size", spec.batch_size)
+    for seed in spec.seeds:  # numpy's seeds are 32-bit
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+            raise GanbenchError(f"--seed must be a whole number in [0, {MAX_SEED}], got {seed!r}")
     if spec.eval.kid_subsets < 1 or spec.eval.kid_subset_size < 2:
         raise GanbenchError(
             "KID needs --kid-subsets of at least 1 and --kid-subset-size of at least 2, got "
             f"{spec.eval.kid_subsets} and {spec.eval.kid_subset_size}"
         )
-    if spec.eval.fid_samples < 0:
+    if spec.eval.fid_samples < 0 or spec.eval.fid_samples == 1:
         raise GanbenchError(
-            f"--fid-samples must be 0 (no evaluation) or more, got {spec.eval.fid_samples}"
+            f"--fid-samples must be 0 (no evaluation) or at least 2, got {spec.eval.fid_samples}"
         )
     if spec.precision not in PRECISIONS:
         raise GanbenchError(
@@ -321,7 +331,10 @@ def validate(spec: RunSpec) -> None:
     _check_positive("--log-every", spec.log_every)
     if spec.eval_every < 0:
         raise GanbenchError(f"--eval-every must be 0 (off) or more, got {spec.eval_every}")
-    _check_positive("--eval-every-samples", spec.eval_every_samples)
+    if not spec.eval_every_samples >= 2:
+        raise GanbenchError(
+            f"--eval-every-samples must be at least 2, got {spec.eval_every_samples}"
+        )
     if spec.checkpoint_every < 0:
         raise GanbenchError(
             f"--checkpoint-every must be 0 (no checkpoints) or more, got {spec.checkpoint_every}"
@@ -392,10 +405,33 @@ def _check_writable(out: Path) -> None:
 
 
 def hyperparams_for(loss: registry.Entry, generator: torch.nn.Module, spec: RunSpec) -> Hyperparams:
-    """The loss's paper defaults, then the model pair's per-loss defaults, then the CLI's."""
+    """The loss's paper defaults, then the model pair's per-loss defaults, then the CLI's.
+
+    ``--loss-param`` keys reach only the losses that declare them (in their defaults' extras):
+    ``--loss wgan --loss minimax --loss-param clip=0.02`` changes WGAN's clip, and minimax, which
+    has none, trains as it would without it (:func:`check_loss_params` rejects keys no loss of the
+    run declares)."""
     hp = loss.factory().defaults
     pair_defaults = getattr(generator, "loss_hyperparams", {}).get(loss.name, {})
-    return hp.replace(**dict(pair_defaults)).replace(**dict(spec.overrides))
+    hp = hp.replace(**dict(pair_defaults))
+    overrides = dict(spec.overrides)
+    extras = overrides.pop("extras", None)
+    if extras:
+        overrides["extras"] = {k: v for k, v in dict(extras).items() if k in hp.extras}
+    return hp.replace(**overrides)
+
+
+def check_loss_params(spec: RunSpec, declared: dict[str, tuple[str, ...]]) -> None:
+    """Every ``--loss-param`` key is a key some loss of the run declares (``declared``: each loss's
+    extras keys), else a one-line error naming it, the valid keys and the closest one."""
+    valid = sorted({k for keys in declared.values() for k in keys})
+    for key in dict(spec.overrides.get("extras") or {}):
+        if key not in valid:
+            losses = ", ".join(declared)
+            raise GanbenchError(
+                f"Unknown --loss-param {key!r} for {losses}.{did_you_mean(key, valid)} "
+                f"Valid keys: {', '.join(valid) or '(none: these losses take no --loss-param)'}"
+            )
 
 
 def checked_hyperparams(
@@ -412,6 +448,16 @@ def checked_hyperparams(
     if problems:
         raise GanbenchError(f"{where} has invalid hyperparameters: {'; '.join(problems)}")
     return hp
+
+
+def declared_extras(name: str, generator: torch.nn.Module) -> tuple[str, ...]:
+    """The extras keys loss ``name`` declares (its defaults', with the pair's per-loss ones)."""
+    try:
+        hp = registry.get_loss(name).factory().defaults
+    except Exception:  # a broken loss: checked_hyperparams says so, in one line
+        return ()
+    pair = getattr(generator, "loss_hyperparams", {}).get(name, {})
+    return tuple(dict(hp.extras)) + tuple(dict(dict(pair).get("extras", {})))
 
 
 def config_hash(config: dict[str, Any]) -> str:
@@ -438,6 +484,9 @@ def cell_config(cell: Cell, spec: RunSpec, device: torch.device) -> dict[str, An
         # only where set, so the hashes of cells from before these options stay as they were
         **({"ema_decay": spec.ema_decay} if spec.ema_decay else {}),
         **({"reuse_fake": True} if spec.reuse_fake else {}),
+        # what the data is, where it can vary: the files of --data-dir, a plugin dataset's version
+        **({"data": spec.data_id} if spec.data_dir is not None and spec.data_id else {}),
+        **dataset_version(spec.dataset),
         "eval": {
             "fid_samples": spec.eval.fid_samples,
             "backbone": spec.eval.backbone if spec.eval.fid_samples else None,
@@ -449,6 +498,15 @@ def cell_config(cell: Cell, spec: RunSpec, device: torch.device) -> dict[str, An
             ),
         },
     }
+
+
+def dataset_version(name: str) -> dict[str, str]:
+    """``{"dataset_version": v}`` for a dataset from a plugin package (its data may change with
+    its version); nothing for ganbench's own, so the hashes of earlier cells stay as they were."""
+    entry = registry.get_dataset(name)
+    if entry.provider == "ganbench":
+        return {}
+    return {"dataset_version": f"{entry.provider} {entry.provider_version}"}
 
 
 def kid_settings(options: EvalOptions) -> dict[str, int]:
@@ -468,10 +526,52 @@ def cell_hashes(cell: Cell, spec: RunSpec, device: torch.device) -> tuple[str, s
     return config_hash(config), config_hash({k: v for k, v in config.items() if k != "seed"})
 
 
+def _built(kind: str, name: str) -> Any:
+    """``kind`` ``name``'s factory() result; a one-line error naming its plugin if it raises."""
+    entry = registry.get(kind, name)
+    try:
+        return entry.factory()
+    except Exception as exc:
+        raise GanbenchError(
+            f"{kind.capitalize()} {name!r} (from {entry.provider}) cannot be built: "
+            f"{type(exc).__name__}: {_message(exc)}"
+        ) from None
+
+
+def _dry_run(spec: RunSpec, dataset: Dataset) -> None:
+    """Before any training: G's output fits D and the dataset (one tiny forward pass), and each
+    loss's D and G steps pass the conformance kit's checks on a tiny real batch
+    (:func:`ganbench.testing.check_loss_steps`); any failure is one line naming the plugin."""
+    _dry_forward(spec, dataset)
+    from ganbench.testing import check_loss_steps
+    from ganbench.trainer import from_unit
+
+    G = _built("generator", spec.generator)
+    D = _built("discriminator", spec.discriminator)
+    batch = dataset.sampler(DRY_BATCH, torch.Generator().manual_seed(0), torch.device("cpu"))()
+    real = from_unit(batch, G.output_range)
+    for name in spec.losses:
+        entry = registry.get_loss(name)
+        loss = _built("loss", name)
+        loss.hp = checked_hyperparams(entry, G, spec)
+        label = f"Loss {name!r} (from {entry.provider})"
+        try:
+            with torch.random.fork_rng(devices=[]):
+                check_loss_steps(label, loss, G, D, real)
+        except AssertionError as exc:
+            raise GanbenchError(
+                f"{first_line(exc)} (found by a dry step before training; "
+                "ganbench.testing.check_loss runs every check)"
+            ) from None
+
+
+DRY_BATCH = 4
+
+
 def _dry_forward(spec: RunSpec, dataset: Dataset) -> None:
     """Check that G's output fits D and the dataset, with one tiny forward pass."""
-    G = registry.get_generator(spec.generator).factory()
-    D = registry.get_discriminator(spec.discriminator).factory()
+    G = _built("generator", spec.generator)
+    D = _built("discriminator", spec.discriminator)
     with torch.no_grad():
         try:
             x = G(torch.randn(2, G.z_dim))
@@ -687,7 +787,11 @@ def score(
     for model, suffix in generators(G, ema, device):
         grid = spec.out / "samples" / f"{row['run_id']}{suffix.replace('_', '-')}.png"
         samples = generate(model, dataset.preview_samples, noise_seeds["grid"], device)
-        dataset.save_samples(samples, grid)
+        try:  # a picture is not a result: a dataset plugin failing to draw one costs no cell
+            dataset.save_samples(samples, grid)
+        except Exception as exc:
+            row[f"samples{suffix}_error"] = describe(exc)
+            print(f"  no sample picture {grid}: {describe(exc)}", file=sys.stderr)
         if grid.exists():
             row[f"samples{suffix}_png"] = str(grid.relative_to(spec.out))
         if evaluator is not None:
@@ -927,14 +1031,17 @@ def prepare(spec: RunSpec, check: bool = True) -> Prepared:
     device = cell_device(spec, check_available=not check or spec.launch.launcher != "ray")
     dataset: Dataset = registry.get_dataset(spec.dataset).factory()
     dataset.load(spec.data_dir)
+    spec = dataclasses.replace(spec, data_id=str(getattr(dataset, "data_id", "") or ""))
     if check:
         if spec.batch_size > len(dataset):
             raise GanbenchError(
                 f"--batch-size {spec.batch_size} is larger than dataset {spec.dataset!r} "
                 f"({len(dataset)} samples)"
             )
-        _dry_forward(spec, dataset)
+        _dry_run(spec, dataset)
     G0 = registry.get_generator(spec.generator).factory()
+    if check:
+        check_loss_params(spec, {name: declared_extras(name, G0) for name in spec.losses})
     cells = [
         Cell(registry.get_loss(name), seed, checked_hyperparams(registry.get_loss(name), G0, spec))
         for name in spec.losses

@@ -91,6 +91,12 @@ NOT_METRICS = frozenset(
         "ema_decay",
         "kid_subsets",
         "kid_subset_size",
+        # text columns that read as numbers when every row leaves them empty
+        "error",
+        "compile",
+        "diverged_reason",
+        "samples_error",
+        "samples_ema_error",
     }
 )
 

@@ -262,9 +262,19 @@ def check_loss(
     obj.hp = hp
     G, D = _models(generator, discriminator, seed)
     real = _real_batch(G, batch_size, seed)
-    _check_d_step(label, obj, G, D, real, seed)
-    _check_g_step(label, obj, G, D, real, seed)
+    check_loss_steps(label, obj, G, D, real, seed)
     _check_training(label, factory, hp, generator, discriminator, steps, batch_size, precision)
+
+
+def check_loss_steps(
+    label: str, loss: Loss, G: nn.Module, D: nn.Module, real: Tensor, seed: int = 0
+) -> None:
+    """One D step and one G step of ``loss`` (its ``hp`` set) on ``G``, ``D`` and a ``real``
+    batch, as the trainer runs them, with :func:`check_loss`'s checks (a finite scalar with a
+    gradient to the right model only, nothing changed in place). ``ganbench run`` calls this on a
+    tiny batch before any training. Raises AssertionError ``"<label>: <what is wrong>"``."""
+    _check_d_step(label, loss, G, D, real, seed)
+    _check_g_step(label, loss, G, D, real, seed)
 
 
 def _check_d_step(label: str, loss: Loss, G: nn.Module, D: nn.Module, real: Tensor, seed: int):

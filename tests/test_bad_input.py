@@ -39,7 +39,23 @@ def assert_nothing_trained(out):
     [
         (["--steps", "-3"], "--steps must be a positive number, got -3"),
         (["--batch-size", "0"], "--batch-size must be a positive number, got 0"),
-        (["--lr", "0"], "--lr-g must be a positive number, got 0.0"),
+        (["--lr", "0"], "--lr must be a positive number, got 0.0"),
+        (["--lr", "nan"], "--lr must be a positive number, got nan"),
+        (["--seed", "-1"], "--seed must be a whole number in [0, 4294967295], got -1"),
+        (
+            ["--seed", "99999999999999999999"],
+            "--seed must be a whole number in [0, 4294967295], got 99999999999999999999",
+        ),
+        (["--fid-samples", "1"], "--fid-samples must be 0 (no evaluation) or at least 2, got 1"),
+        (
+            ["--fid-samples", "10", "--eval-every-samples", "1"],
+            "--eval-every-samples must be at least 2, got 1",
+        ),
+        (
+            ["--loss-param", "clp=0.02"],
+            "Unknown --loss-param 'clp' for minimax. Valid keys: (none: these losses take no "
+            "--loss-param)",
+        ),
         (["--lr-d", "nan"], "--lr-d must be a positive number, got nan"),
         (["--n-critic", "0"], "--n-critic must be a positive number, got 0"),
         (["--log-every", "0"], "--log-every must be a positive number, got 0"),

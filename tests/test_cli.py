@@ -123,7 +123,7 @@ def test_overrides_are_applied_and_recorded(tiny_mnist, tmp_path):
         (["--loss", "wgan", "--steps", "0"], "--steps must be a positive number, got 0"),
         (["--loss", "wgan", "--batch-size", "1000"], "--batch-size 1000 is larger than dataset"),
         (["--loss", "wgan", "--optimizer", "adamw"], "Unknown optimizer 'adamw'. Available: adam"),
-        (["--loss", "wgan", "--lr", "-1"], "--lr-g must be a positive number, got -1.0"),
+        (["--loss", "wgan", "--lr", "-1"], "--lr must be a positive number, got -1.0"),
         (
             ["--loss", "wgan", "--precision", "fp8"],
             "Unknown precision 'fp8'. Available: auto, fp32, bf16",

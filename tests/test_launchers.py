@@ -25,7 +25,8 @@ KEY = ["loss", "seed"]
 
 # A loss plugin that kills its own worker process (SIGKILL: no cleanup, no exception) at its
 # 4th D step (GANBENCH_TEST_DIE=once: only while no marker file exists) or at its first
-# (=always: every attempt). Each death appends the cell's seed to the marker file.
+# (=always: every attempt). Each death appends the cell's seed to the marker file. It dies in
+# worker processes only, not in the driver (whose dry step before training runs it once).
 KILLER_PLUGIN = """
 import os, signal
 from pathlib import Path
@@ -43,8 +44,10 @@ class Killer(NonSaturating):
         self.calls += 1
         mode = os.environ.get("GANBENCH_TEST_DIE", "")
         marker = Path(os.environ["GANBENCH_TEST_MARKERS"]) / "deaths"
-        if (mode == "always" and self.calls == 1) or (
-            mode == "once" and self.calls == 4 and not marker.exists()
+        in_worker = os.getpid() != int(os.environ["GANBENCH_TEST_DRIVER_PID"])
+        if in_worker and (
+            (mode == "always" and self.calls == 1)
+            or (mode == "once" and self.calls == 4 and not marker.exists())
         ):
             with open(marker, "a") as f:
                 f.write(f"{torch.initial_seed()}\\n")
@@ -80,6 +83,7 @@ def killer(plugin_dir, tmp_path, monkeypatch) -> Path:
     monkeypatch.syspath_prepend(str(plugin_dir))  # spawned pool workers inherit sys.path
     monkeypatch.setenv("GANBENCH_LOAD_PLUGINS", "ganbench-test-killer")
     monkeypatch.setenv("GANBENCH_TEST_MARKERS", str(markers))
+    monkeypatch.setenv("GANBENCH_TEST_DRIVER_PID", str(os.getpid()))
     plugins.reset()
     return markers / "deaths"
 

@@ -141,3 +141,10 @@ def test_toy_evaluator_reports_knn_metrics_on_raw_coordinates():
     assert one_mode["precision_k3"] > 0.9 and one_mode["coverage_k5"] < 0.6
     assert {"precision_k3", "recall_k3", "density_k5", "coverage_k5"} <= set(ev.metrics)
     assert {"precision_k3", "coverage_k5"} <= set(ev.reference())
+
+
+def test_a_floor_cache_holding_null_is_recomputed(tmp_path: Path):
+    ev = make_evaluator(tmp_path / "cache")
+    floor = ev.reference()
+    ev.floor_path.write_text("null")
+    assert make_evaluator(tmp_path / "cache").reference() == floor

@@ -33,6 +33,7 @@ class Mnist(ImageTensorDataset):
         self.arrays = load_mnist(data_dir)
         self.train_images = self.arrays.train_images
         self.source = self.arrays.source
+        self.data_id = self.arrays.checksum
 
     def make_evaluator(self, options: EvalOptions) -> Evaluator | None:
         from ganbench.evaluation import ImageEvaluator

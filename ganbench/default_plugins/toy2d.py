@@ -36,6 +36,7 @@ class GaussianMixture2D(Dataset):
     default_steps = 1000  # 4 objectives x 5 seeds of ring8 in about two minutes on 2 CPU cores
     preview_samples = 1000  # points in the per-cell scatter plot
     source = "sampled on the fly"
+    reads_data_dir = False
     nominal_size = 1_000_000
     centres: Tensor
     std: float
