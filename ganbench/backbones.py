@@ -29,7 +29,6 @@ import hashlib
 import os
 import socket
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -87,19 +86,9 @@ def cache_dir() -> Path:
 
 def atomic_save(obj: Any, path: Path) -> None:
     """``torch.save(obj)`` to ``path`` atomically: temp file in the same folder, fsync, replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; cache files are ordinary files
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    from ganbench.results import atomic_write_with
+
+    atomic_write_with(path, lambda tmp: torch.save(obj, tmp))
 
 
 @contextlib.contextmanager
@@ -530,9 +519,3 @@ def check_backbone(
         raise unknown_backbone_error(name)
     if name == "inception":
         _validate_inception_state(resolve_inception_weights(inception_weights, log))
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

@@ -444,12 +444,22 @@ COMMANDS = {
 }
 
 
+def os_error(exc: OSError) -> str:
+    """``<file>: <cause>`` of an OSError, one line (both files of a failed rename)."""
+    files = " -> ".join(str(f) for f in (exc.filename, exc.filename2) if f)
+    cause = exc.strerror or str(exc)
+    return f"{files}: {cause}" if files else f"{type(exc).__name__}: {cause}"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
     except GanbenchError as exc:
         print(f"ganbench: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the machine said no: a full disk, a read-only file or directory
+        print(f"ganbench: error: {os_error(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("ganbench: interrupted; finished cells are in the results files", file=sys.stderr)

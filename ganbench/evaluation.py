@@ -29,8 +29,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import tempfile
 import time
 import warnings
 from collections.abc import Iterator
@@ -53,6 +51,7 @@ from ganbench.metrics import (
     knn_radii,
     precision_recall,
 )
+from ganbench.results import atomic_write_bytes
 
 IS_SPLITS = 10
 IS_SEED = 0
@@ -127,22 +126,6 @@ class _Head(nn.Module):
 
 def _key_hash(*parts: str) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
-
-
-def _atomic_write_text(text: str, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~bb._umask())  # mkstemp makes 0600; cache files are ordinary files
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 class ImageEvaluator:
@@ -435,7 +418,7 @@ class ImageEvaluator:
                 "backbone": self.backbone_name,
                 "fid_samples": n_train,
             }
-            _atomic_write_text(json.dumps(floor, indent=1), self.floor_path)
+            atomic_write_bytes(self.floor_path, json.dumps(floor, indent=1).encode())
         return {k: v for k, v in floor.items() if k not in ("meta", "floor_format")}
 
     def score(self, samples: Tensor) -> dict[str, Any]:

@@ -346,6 +346,7 @@ def write_report(out: Path, log: Callable[[str], None] | None = None) -> Report:
         raise GanbenchError(
             f"No {R.RUNS} in {str(out)!r}: nothing to report. Run `ganbench run --out {out}` first"
         )
+    R.check_results_files(out)  # the checks `ganbench run` applies: one line, nothing rewritten
     runs = R.read_csv(out / R.RUNS)
     if runs.empty:
         raise GanbenchError(f"{R.RUNS} in {str(out)!r} has no rows: nothing to report")

@@ -33,6 +33,14 @@ FINISHED = ("ok", "diverged")  # statuses of a cell that needs no rerun; "error"
 TEXT_COLUMNS = {"run_id": str, "config_hash": str, "setup": str}
 
 
+def ordinary_file_mode() -> int:
+    """The mode of a file the user creates (0666 less the umask: 0644 under umask 022). Every
+    atomic write gets it: mkstemp's temp files are 0600, which a rename would keep."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` via temp file + fsync + rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -42,6 +50,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, ordinary_file_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -57,6 +66,7 @@ def atomic_write_with(path: Path, write: Callable[[Path], Any]) -> None:
         write(Path(tmp))
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, ordinary_file_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -87,9 +97,17 @@ def append_rows(path: Path, rows: Iterable[dict[str, Any]]) -> None:
     new = pd.DataFrame(list(rows))
     if new.empty:
         return
-    old = read_csv(path)
+    old = read_text_csv(path)  # as text: earlier rows are written back exactly as they were
     frame = new if old.empty else pd.concat([old, new], ignore_index=True, sort=False)
     write_csv(path, frame)
+
+
+def read_text_csv(path: Path) -> pd.DataFrame:
+    """The CSV at ``path`` with every cell as the text it holds ("" for empty), so a rewrite
+    changes no earlier value (``30`` stays ``30``, never ``30.0``)."""
+    if not (path.exists() and path.stat().st_size):
+        return pd.DataFrame()
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
 
 
 def check_runs_format(out: Path) -> None:
@@ -107,6 +125,12 @@ def check_runs_format(out: Path) -> None:
         return  # empty, or ganbench's header without rows: nothing to be incompatible with
     if "format_version" not in runs:
         found = "none (no format_version column)"
+    elif runs["format_version"].isna().any() and runs["format_version"].notna().any():
+        lines = [i + 2 for i in runs.index[runs["format_version"].isna()]]  # 1: the header
+        raise GanbenchError(
+            f"{path} has {len(lines)} incomplete row(s), cut short (line(s) "
+            f"{', '.join(map(str, lines[:5]))}: no format_version); {how}"
+        )
     else:
         versions = sorted(set(runs["format_version"].astype(str)))
         if versions == [str(RESULTS_FORMAT)]:
@@ -116,6 +140,37 @@ def check_runs_format(out: Path) -> None:
         f"{path} was written by an incompatible ganbench: results format {found}, this version "
         f"writes {RESULTS_FORMAT}; {how}"
     )
+
+
+def cell_lock(out: Path, config_hash: str) -> FileLock:
+    """The lock a process holds while it trains cell ``config_hash`` in ``out``, so two runs on
+    one results directory never train the same cell at once."""
+    path = out / ".locks" / f"{config_hash}.lock"  # ignored by git, like .ganbench.lock
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(path))
+
+
+def check_results_files(out: Path) -> None:
+    """Before any training (and before ``report``): runs.csv is of this format
+    (:func:`check_runs_format`) and curves.csv parses; else a one-line :class:`GanbenchError`.
+    (summary.csv and comparisons.csv are derived: rebuilt when unreadable.)"""
+    check_runs_format(out)
+    path = out / CURVES
+    try:
+        read_csv(path)
+    except Exception as exc:
+        raise GanbenchError(
+            f"{path} is not a ganbench curves table ({describe(exc)}); use another --out, or "
+            f"move {path} away"
+        ) from None
+
+
+def read_derived_csv(path: Path) -> pd.DataFrame:
+    """A derived table (summary.csv): empty when unreadable, so it is rebuilt, not fatal."""
+    try:
+        return read_csv(path)
+    except Exception:  # noqa: BLE001 - damaged or foreign: rebuilt from runs.csv and curves.csv
+        return pd.DataFrame()
 
 
 def finished_run(out: Path, config_hash: str) -> str | None:

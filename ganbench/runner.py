@@ -23,6 +23,7 @@ import math
 import os
 import platform
 import random
+import shutil
 import sys
 import time
 import traceback
@@ -35,6 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from filelock import Timeout
 from torch.optim.swa_utils import AveragedModel
 
 from ganbench import __version__, checkpoints, generator_files, registry
@@ -358,7 +360,7 @@ def validate(spec: RunSpec) -> None:
         launchers.check_workers_can_build(spec)
     cell_device(spec, check_available=spec.launch.launcher != "ray")  # Ray: the worker checks
     _check_writable(spec.out)
-    R.check_runs_format(spec.out)
+    R.check_results_files(spec.out)
 
 
 def _validate_launch(launch: LaunchOptions) -> None:
@@ -392,12 +394,17 @@ def _validate_launch(launch: LaunchOptions) -> None:
         launchers.require_ray()
 
 
+WRITE_PROBE_BYTES = 1 << 20
+
+
 def _check_writable(out: Path) -> None:
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
+        try:  # not empty: a full disk still takes a 0-byte file
+            probe.write_bytes(b"\0" * WRITE_PROBE_BYTES)
+        finally:
+            probe.unlink(missing_ok=True)
     except OSError as exc:
         raise GanbenchError(
             f"Output directory {str(out)!r} is not writable: {exc.strerror}"
@@ -884,7 +891,14 @@ def run_cell(
             "noise": noise_seeds,
             "trainer": trainer_state,
         }
-        checkpoints.save(ckpt_path, checkpoint)
+        try:
+            checkpoints.save(ckpt_path, checkpoint)
+        except (OSError, RuntimeError) as exc:  # a full disk: torch.save raises RuntimeError
+            free = shutil.disk_usage(ckpt_path.parent).free if ckpt_path.parent.is_dir() else 0
+            log(
+                f"  checkpoint {ckpt_path} not written ({describe(exc)}; {free / 1e6:.0f} MB "
+                "free there); training goes on, and an interrupted cell would start over"
+            )
 
     def train_from(resume_state: dict[str, Any] | None):
         G, D = new_models(cell, spec, row)
@@ -1079,6 +1093,27 @@ def execute_cell(
     """
     spec = prep.spec
     chash, _ = cell_hashes(cell, spec, prep.device)
+    lock = R.cell_lock(spec.out, chash)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        log(f"{label}: being trained by another process on {spec.out} (cell {chash}); skipped")
+        return {"status": "skipped", "run_id": "", "error": ""}
+    try:
+        return _execute_locked(prep, cell, chash, label, log, launch_columns)
+    finally:
+        lock.release()
+
+
+def _execute_locked(
+    prep: Prepared,
+    cell: Cell,
+    chash: str,
+    label: str,
+    log: Callable[[str], None],
+    launch_columns: dict[str, Any] | None,
+) -> dict[str, Any]:
+    spec = prep.spec
     # Checked per cell, not once: another process on the same --out may have finished it.
     done = None if spec.fresh else R.finished_run(spec.out, chash)
     if done is not None:

@@ -388,7 +388,7 @@ def write_tables(out: Path, reference: pd.DataFrame | None = None) -> Tables:
     """
     runs = latest_attempts(R.read_csv(out / R.RUNS))
     curves = R.read_csv(out / R.CURVES)
-    reference = _merge_reference(R.read_csv(out / R.SUMMARY), reference)
+    reference = _merge_reference(R.read_derived_csv(out / R.SUMMARY), reference)
     summary = summarize(runs, curves, reference)
     comparisons = compare(runs)
     if not summary.empty:

@@ -151,3 +151,61 @@ def test_two_concurrent_runs_on_one_out_both_land_all_rows(tiny_mnist, tmp_path)
     summary = pd.read_csv(out / "summary.csv")
     assert set(summary.loss) == {"minimax", "non-saturating"}
     assert not list(out.glob(".*.tmp"))
+
+
+def test_appending_rewrites_earlier_rows_exactly(tmp_path):
+    path = tmp_path / "runs.csv"
+    path.write_text("run_id,steps,fid\na,30,1.5\n")
+    R.append_rows(path, [{"run_id": "b", "fid": 2.0}])  # no steps: NaN in a typed column
+    assert path.read_text().splitlines() == ["run_id,steps,fid", "a,30,1.5", "b,,2.0"]
+
+
+def test_results_files_follow_the_umask(tiny_mnist, tmp_path):
+    import os
+    import stat
+
+    from ganbench.cli import main
+
+    out = tmp_path / "res"
+    old = os.umask(0o022)
+    try:
+        argv = ["run", "--data-dir", str(tiny_mnist), "--out", str(out), "--loss", "minimax"]
+        assert main([*argv, "--steps", "2", "--batch-size", "4", "--fid-samples", "0"]) == 0
+    finally:
+        os.umask(old)
+    for name in ("runs.csv", "curves.csv", "summary.csv"):
+        assert stat.S_IMODE((out / name).stat().st_mode) == 0o644, name
+    (png,) = (out / "samples").glob("*[!a].png")
+    assert stat.S_IMODE(png.stat().st_mode) == 0o644
+    (gen,) = (out / "generators").iterdir()
+    assert stat.S_IMODE(gen.stat().st_mode) == 0o644
+
+
+def test_a_cell_being_trained_elsewhere_is_skipped(tiny_mnist, tmp_path, capsys):
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    from ganbench.cli import main
+
+    out = tmp_path / "res"
+    argv = ["run", "--data-dir", str(tiny_mnist), "--out", str(out), "--loss", "minimax"]
+    argv += ["--steps", "2", "--batch-size", "4", "--fid-samples", "0"]
+    assert main(argv) == 0
+    chash = pd.read_csv(out / "runs.csv", dtype=str)["config_hash"][0]
+    lock = R.cell_lock(out, chash).lock_file
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"from filelock import FileLock; import sys, time; "
+         f"l = FileLock({lock!r}); l.acquire(); print('held', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        capsys.readouterr()
+        assert main([*argv, "--fresh"]) == 0
+        assert "being trained by another process" in capsys.readouterr().err
+        assert len(pd.read_csv(out / "runs.csv")) == 1  # not trained twice
+    finally:
+        holder.kill()
+        holder.wait()
