@@ -597,7 +597,7 @@ def check_dataset(
     generator and discriminator; ``default_steps`` is an int >= 1; after ``load(data_dir)``
     ``len()`` is >= 1; ``sampler(B, generator, cpu)()`` returns ``(B, *sample_shape)`` finite
     floats within ``value_range`` (``[0, 1]`` for images), the same batches for the same seed;
-    ``save_samples`` accepts a batch.
+    ``save_samples`` accepts a batch and writes into a folder that does not exist yet.
 
     :raises AssertionError: naming the dataset and what is wrong.
     """
@@ -653,8 +653,9 @@ def check_dataset(
     again = first_batches()
     if not all(torch.equal(a, b) for a, b in zip(batches, again, strict=True)):
         raise _fail(label, "the sampler gives different batches for the same generator seed")
-    with tempfile.TemporaryDirectory() as tmp:
-        _call(label, "save_samples", ds.save_samples, batches[0], Path(tmp) / "samples.png")
+    with tempfile.TemporaryDirectory() as tmp:  # into a folder that does not exist yet, as
+        # a run's first picture goes into OUT/samples/
+        _call(label, "save_samples", ds.save_samples, batches[0], Path(tmp) / "new" / "samples.png")
 
 
 # ---- plugin loading --------------------------------------------------------------------------

@@ -315,3 +315,25 @@ def test_plugins_loaded_names_a_distribution_that_is_not_installed():
         "plugin distribution 'ganbench-not-installed' is not installed (no entry point in "
         "group 'ganbench'); install it, e.g. `pip install -e .`"
     )
+
+
+class AssumesSamplesFolder(Dataset):
+    """Writes its picture with plain open(), assuming the folder exists."""
+
+    sample_shape = (1, 8, 8)
+    default_model = "dcgan-mnist"
+
+    def __len__(self):
+        return 10
+
+    def sampler(self, batch_size, generator, device):
+        return lambda: torch.rand((batch_size, 1, 8, 8), generator=generator)
+
+    def save_samples(self, samples, path):
+        with open(path, "wb") as f:
+            f.write(b"picture")
+
+
+def test_a_dataset_whose_save_samples_assumes_the_folder_fails_the_kit():
+    with pytest.raises(AssertionError, match="save_samples raised FileNotFoundError"):
+        check_dataset(AssumesSamplesFolder)
