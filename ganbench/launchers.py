@@ -226,6 +226,7 @@ def _run_pool(prep: runner.Prepared, todo: list[tuple[str, runner.Cell]], log: L
     queue = list(todo)
     taken = threading.Lock()
     stop = threading.Event()
+    pools: list[ProcessPoolExecutor] = []  # every lane's, so an interrupt can stop them all
 
     def lane() -> None:
         pool: ProcessPoolExecutor | None = None
@@ -236,7 +237,9 @@ def _run_pool(prep: runner.Prepared, todo: list[tuple[str, runner.Cell]], log: L
                         return
                     label, cell = queue.pop(0)
                 for attempt in range(1, RETRIES + 2):
-                    pool = pool or ProcessPoolExecutor(1, mp_context=context)
+                    if pool is None:
+                        pool = ProcessPoolExecutor(1, mp_context=context)
+                        pools.append(pool)
                     args = (spec, cell.loss.name, cell.seed, label, columns, threads)
                     try:
                         status = pool.submit(execute_in_worker, *args).result()
@@ -244,6 +247,8 @@ def _run_pool(prep: runner.Prepared, todo: list[tuple[str, runner.Cell]], log: L
                     except BrokenProcessPool:
                         pool.shutdown(wait=False)
                         pool = None
+                        if stop.is_set():  # stopped by an interrupt: no retry, no row
+                            return
                         log(f"{label}: worker process died (attempt {attempt} of {RETRIES + 1})")
                     except Exception as exc:  # the worker could not set up (e.g. a plugin)
                         status = _record_error(prep, cell, describe(exc), columns)
@@ -264,8 +269,18 @@ def _run_pool(prep: runner.Prepared, todo: list[tuple[str, runner.Cell]], log: L
             for future in futures:
                 future.result()
         except BaseException:
-            stop.set()  # no new cells; the running ones end with their processes
+            stop.set()  # no new cells, and the running ones stop now: their checkpoints stay
+            for pool in list(pools):
+                _terminate(pool)
             raise
+
+
+def _terminate(pool: ProcessPoolExecutor) -> None:
+    """Stop ``pool``'s worker processes now (SIGTERM), not after their cells finish."""
+    for process in list(getattr(pool, "_processes", {}).values()):  # no public API before 3.14
+        if process.is_alive():
+            process.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 # -- Ray ----------------------------------------------------------------------------------------

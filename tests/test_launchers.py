@@ -353,3 +353,49 @@ def test_ray_cell_that_always_dies_is_an_error_then_finished_locally(
     latest = runs(out).drop_duplicates("config_hash", keep="last")
     assert len(runs(out)) == 3 and set(latest.status) == {"ok"}
     assert latest.set_index("loss").launcher["killer"] == "local"
+
+
+def _processes_tagged(tag: str) -> list[int]:
+    """Pids of live processes whose environment holds ``GANBENCH_TEST_TAG=tag``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            environ = (proc / "environ").read_bytes()
+        except OSError:
+            continue
+        if f"GANBENCH_TEST_TAG={tag}".encode() in environ.split(b"\0"):
+            found.append(int(proc.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_to_the_main_process_stops_every_worker(tiny_mnist, tmp_path, sig, code):
+    tag = f"{os.getpid()}-{sig}"
+    out = tmp_path / "res"
+    argv = [sys.executable, "-m", "ganbench", "run", "--data-dir", str(tiny_mnist), "--out"]
+    argv += [str(out), "--loss", "minimax", "--seeds", "2", "--jobs", "2", "--steps", "100000"]
+    argv += ["--batch-size", "8", "--fid-samples", "0", "--checkpoint-every", "5"]
+    env = {**os.environ, "GANBENCH_TEST_TAG": tag, "GANBENCH_LOAD_PLUGINS": ""}
+    main_process = subprocess.Popen(argv, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while len(list((out / "checkpoints").glob("[!.]*.pt"))) < 2:  # both workers training
+            assert main_process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.2)
+        main_process.send_signal(sig)
+        assert main_process.wait(timeout=30) == code
+        assert "interrupted" in main_process.stderr.read()
+        deadline = time.monotonic() + 10
+        while _processes_tagged(tag) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _processes_tagged(tag) == []  # no worker left training
+        assert not (out / "runs.csv").exists()  # no row for a stopped cell; checkpoints stay
+        assert len(list((out / "checkpoints").glob("[!.]*.pt"))) == 2
+    finally:
+        for pid in _processes_tagged(tag):
+            os.kill(pid, signal.SIGKILL)
+        if main_process.poll() is None:
+            main_process.kill()
