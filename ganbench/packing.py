@@ -44,6 +44,7 @@ from ganbench.trainer import (
     _TotalFlopCounter,
     cpu_threads,
     from_unit,
+    history_size,
     make_optimizer,
     progress_bar,
     result,
@@ -144,8 +145,8 @@ def _train_packed(Gs, Ds, loss, next_batches, seeds, config, evaluates) -> list[
     opt_g = make_optimizer(hp.optimizer_g, sg.parameters(), hp.lr_g, hp.beta1, hp.beta2)
     opt_d = make_optimizer(hp.optimizer_d, sd.parameters(), hp.lr_d, hp.beta1, hp.beta2)
     noises = [torch.Generator(device=device).manual_seed(s) for s in seeds]
-    d_hist = torch.full((config.steps, K), math.nan, device=device)
-    g_hist = torch.full((config.steps, K), math.nan, device=device)
+    d_hist = torch.full((history_size(config), K), math.nan, device=device)
+    g_hist = torch.full((history_size(config), K), math.nan, device=device)
     z_shape = (config.batch_size, Gs[0].z_dim)
     output_range = Gs[0].output_range
 
@@ -207,8 +208,8 @@ def _train_packed(Gs, Ds, loss, next_batches, seeds, config, evaluates) -> list[
         opt_g.step()
         sd.requires_grad_(True)
         t2 = clock.now()
-        d_hist[step] = d_loss.detach()
-        g_hist[step] = g_loss.detach()
+        d_hist[step % len(d_hist)] = d_loss.detach()
+        g_hist[step % len(g_hist)] = g_loss.detach()
         if step >= timed_from:
             marks.append((t0, t1, t2))
         bar.update(1)

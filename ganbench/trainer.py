@@ -292,8 +292,8 @@ def _train(
     opt_d = make_optimizer(hp.optimizer_d, D.parameters(), hp.lr_d, hp.beta1, hp.beta2)
     noise = torch.Generator(device=device).manual_seed(config.seed)
     # Per-step losses stay on the device; read back only at log points (no per-step host sync).
-    d_hist = torch.full((config.steps,), math.nan, device=device)
-    g_hist = torch.full((config.steps,), math.nan, device=device)
+    d_hist = torch.full((history_size(config),), math.nan, device=device)
+    g_hist = torch.full((history_size(config),), math.nan, device=device)
     progress = _Progress()
 
     # -- resume: continue exactly where a checkpoint left off -------------------------------------
@@ -305,6 +305,11 @@ def _train(
             opt_d.load_state_dict(resume["opt_d"])
             if ema is not None:
                 ema.load_state_dict(resume["ema"])
+            if resume.get("budget_steps") != config.steps:
+                raise ValueError(
+                    f"the checkpoint is of a {resume.get('budget_steps')}-step budget, this "
+                    f"cell has {config.steps}"
+                )
             d_hist.copy_(resume["d_hist"])
             g_hist.copy_(resume["g_hist"])
             progress = _Progress(**resume["progress"])
@@ -316,6 +321,7 @@ def _train(
     def state() -> dict[str, Any]:
         return {
             "progress": dataclasses.asdict(progress),
+            "budget_steps": config.steps,
             "d_hist": d_hist,
             "g_hist": g_hist,
             "G": G.state_dict(),
@@ -387,8 +393,8 @@ def _train(
         if counting:
             flops.__exit__(None, None, None)
             progress.gflop_per_step = flops.get_total_flops() / 1e9
-        d_hist[step] = d_loss.detach()
-        g_hist[step] = g_loss.detach()
+        d_hist[step % len(d_hist)] = d_loss.detach()
+        g_hist[step % len(g_hist)] = g_loss.detach()
         progress.step = step + 1
         if step >= timed_from:
             marks.append((t0, t1, t2))
@@ -475,6 +481,12 @@ def result(
     )
 
 
+def history_size(config: TrainConfig) -> int:
+    """Length of the per-step loss buffers: the steps between two log points (the losses are
+    read back, and checked for NaN, only there), so memory does not grow with ``--steps``."""
+    return max(1, min(int(config.log_every), int(config.steps)))
+
+
 def _log_point(
     progress: _Progress,
     d_hist: Tensor,
@@ -485,7 +497,8 @@ def _log_point(
     """Put the window since the last log point (up to ``progress.step``) on the curves; False
     (and status diverged) if a loss in it, or a weight now (``weights_finite()``), is NaN or
     Inf."""
-    window = slice(progress.logged, progress.step)
+    start = progress.logged % len(d_hist)  # log points fall on multiples of the buffer's size
+    window = slice(start, start + progress.step - progress.logged)
     d_win, g_win = d_hist[window].cpu(), g_hist[window].cpu()
     bad = ~(torch.isfinite(d_win) & torch.isfinite(g_win))
     if bad.any():

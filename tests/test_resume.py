@@ -143,7 +143,7 @@ def test_resuming_a_finished_state_trains_no_further():
 def test_state_of_another_budget_is_a_resume_error():
     saved: list[dict] = []
     tiny_run("minimax", steps=6, saved=saved)
-    with pytest.raises(ResumeError, match="RuntimeError"):
+    with pytest.raises(ResumeError, match="a 6-step budget, this cell has 9"):
         tiny_run("minimax", steps=9, resume=saved[0])
 
 
@@ -349,3 +349,18 @@ def test_sigkill_mid_run_then_resume_matches_uninterrupted(tiny_mnist, tmp_path)
     assert torch.equal(
         trainer_k["rng"]["generators"]["data"], trainer_w["rng"]["generators"]["data"]
     )
+
+
+def test_loss_history_is_bounded_by_the_log_interval_not_the_steps(tiny_mnist, tmp_path):
+    """--steps 1000000000 must not reserve 8 GB before step 1: the buffers hold one log window."""
+    from ganbench.losses import Hyperparams
+    from ganbench.trainer import TrainConfig, history_size
+
+    def config(steps, log_every):
+        return TrainConfig(steps=steps, batch_size=4, seed=0, hp=Hyperparams(), log_every=log_every)
+
+    assert history_size(config(10**9, 10)) == 10 and history_size(config(3, 10)) == 3
+    out = tmp_path / "res"
+    assert cli(tiny_mnist, out, "--loss", "minimax", "--checkpoint-every", "3") == 0  # log every 2
+    ckpt = torch.load(next((out / "checkpoints").glob("*.pt")), weights_only=True)
+    assert ckpt["trainer"]["d_hist"].shape == (2,)
