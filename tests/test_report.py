@@ -45,6 +45,7 @@ def write_results(out: Path, fid_curves: bool = True, fid: bool = True) -> None:
                 "steps": 100,
                 "batch_size": 16,
                 "precision": "fp32",
+                "format_version": 1,
                 "status": "ok",
                 "train_images_per_s": 1000.0 / cost + seed,
                 "samples_png": png,
@@ -182,6 +183,7 @@ def test_comparison_view_shows_the_budget_only_where_it_varies():
                 "steps": steps,
                 "batch_size": 16,
                 "precision": "fp32",
+                "format_version": 1,
                 "status": "ok",
                 "fid": fid + seed,
             }
