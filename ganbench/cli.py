@@ -388,12 +388,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     )
     print_tables(done.tables)
     print(f"\nscored {len(done.scored)} cell(s); runs.csv, summary.csv, comparisons.csv updated")
-    if done.missing:
-        print(
-            f"ganbench: {len(done.missing)} cell(s) have no saved generator: "
-            f"{', '.join(done.missing)}",
-            file=sys.stderr,
-        )
+    if done.missing or done.failed:  # after the others were scored and recorded
+        problems = []
+        if done.missing:
+            problems.append(
+                f"{len(done.missing)} have no saved generator: {', '.join(done.missing)}"
+            )
+        if done.failed:
+            problems.append(f"{len(done.failed)} failed: {', '.join(done.failed)}")
+        print(f"ganbench: cells not scored: {'; '.join(problems)}", file=sys.stderr)
         return 1
     return 0
 

@@ -38,7 +38,7 @@ from ganbench import generator_files, registry
 from ganbench import results as R
 from ganbench.backbones import BACKBONES, unknown_backbone_error
 from ganbench.datasets import Dataset, EvalOptions, Evaluator, metric_names
-from ganbench.errors import GanbenchError
+from ganbench.errors import GanbenchError, describe
 from ganbench.runner import resolve_device
 from ganbench.tables import NOT_METRICS, REFERENCE_LOSS, Tables, latest_attempts, write_tables
 from ganbench.trainer import generate
@@ -67,6 +67,7 @@ class Evaluated:
     tables: Tables
     scored: tuple[str, ...]  # run ids evaluated
     missing: tuple[str, ...]  # run ids with no saved generator
+    failed: tuple[str, ...] = ()  # run ids whose generator could not be rebuilt or scored
 
 
 def _runs(out: Path) -> pd.DataFrame:
@@ -169,10 +170,16 @@ def evaluate(spec: EvaluateSpec, log: Callable[[str], None]) -> Evaluated:
     evaluators: dict[tuple[str, EvalOptions], Evaluator | None] = {}
     updates: dict[str, dict[str, Any]] = {}
     references = []
-    missing = []
+    missing: list[str] = []
+    failed: list[str] = []
     for i, row in enumerate(rows, 1):
         run_id = str(row["run_id"])
-        record = generator_files.find(spec.out, row)
+        try:
+            record = generator_files.find(spec.out, row)
+        except GanbenchError as exc:  # a damaged generator file fails its cell alone
+            log(f"[{i}/{len(rows)}] {run_id}: failed: {exc}")
+            failed.append(run_id)
+            continue
         if record is None:
             log(f"[{i}/{len(rows)}] {run_id}: no saved generator (trained with "
                 "--no-keep-generators, or its files were removed); skipped")  # fmt: skip
@@ -191,7 +198,17 @@ def evaluate(spec: EvaluateSpec, log: Callable[[str], None]) -> Evaluated:
         values: dict[str, Any] = {}
         metrics: list[str] = []
         label = ""
-        for suffix, scores, names in score_record(record, evaluator, device):
+        try:  # a cell whose generator cannot be rebuilt or scored fails alone
+            scored = score_record(record, evaluator, device)
+        except GanbenchError as exc:
+            log(f"[{i}/{len(rows)}] {run_id}: failed: {exc}")
+            failed.append(run_id)
+            continue
+        except Exception as exc:
+            log(f"[{i}/{len(rows)}] {run_id}: failed: {describe(exc)}")
+            failed.append(run_id)
+            continue
+        for suffix, scores, names in scored:
             if not suffix:
                 label = tag(scores, row)
                 if not label:  # how they were computed: the row's own columns
@@ -217,7 +234,7 @@ def evaluate(spec: EvaluateSpec, log: Callable[[str], None]) -> Evaluated:
         if reference is not None and "metrics" not in reference:
             reference.insert(2, "metrics", " ".join(_reference_metrics(evaluators, reference)))
         tables = write_tables(spec.out, reference)
-    return Evaluated(tables, tuple(updates), tuple(missing))
+    return Evaluated(tables, tuple(updates), tuple(missing), tuple(failed))
 
 
 def _reference_metrics(evaluators: dict, reference: pd.DataFrame) -> list[str]:

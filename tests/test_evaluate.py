@@ -230,3 +230,18 @@ def test_evaluate_with_another_backbone_writes_tagged_columns(
     pd.testing.assert_frame_equal(
         after[before.columns.drop("metrics")], before.drop(columns="metrics")
     )
+
+
+def test_a_cell_that_fails_to_score_fails_alone_and_exits_1(tiny_mnist, tmp_path, capsys):
+    out = tmp_path / "res"
+    assert train(tiny_mnist, out, "--loss", "minimax", "--seeds", "2") == 0
+    before = pd.read_csv(out / "runs.csv")
+    broken = before["run_id"][0]
+    generator_files.path_for(out, broken).write_bytes(b"damaged")
+    capsys.readouterr()
+    assert evaluate(tiny_mnist, out, "--fid-samples", "30") == 1
+    err = capsys.readouterr().err
+    assert "not a readable generator file" in err
+    assert err.splitlines()[-1] == f"ganbench: cells not scored: 1 failed: {broken}"
+    after = pd.read_csv(out / "runs.csv")
+    assert after["fid@mnist-classifier-30"].isna().tolist() == [True, False]  # the other: scored
