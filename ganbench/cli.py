@@ -369,6 +369,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from ganbench.evaluate import EvaluateSpec, evaluate
 
@@ -384,7 +388,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             device=args.device,
             data_dir=args.data_dir,
         ),
-        log=lambda msg: print(msg, file=sys.stderr),
+        log=_stderr,
     )
     print_tables(done.tables)
     print(f"\nscored {len(done.scored)} cell(s); runs.csv, summary.csv, comparisons.csv updated")
@@ -415,7 +419,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
             seed=args.seed,
             device=args.device,
         ),
-        log=lambda msg: print(msg, file=sys.stderr),
+        log=_stderr,
     )
     return 0
 

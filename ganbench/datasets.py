@@ -26,6 +26,9 @@ class EvalOptions:
     inception_weights: Path | None = None
     kid_subsets: int = 100  # KID: the mean and std over this many random subsets ...
     kid_subset_size: int = 1000  # ... of this many samples each (fewer when there are fewer)
+    # KID and the k-NN metrics; off for --eval-every curve points, which need FID only (time
+    # to quality) and would otherwise pay seconds of k-NN distances at every point
+    manifold_metrics: bool = True
 
 
 class Evaluator(Protocol):

@@ -41,11 +41,16 @@ def ema_of(G: nn.Module, decay: float) -> AveragedModel:
     return AveragedModel(G, multi_avg_fn=_warmup_ema(decay), use_buffers=False)
 
 
-@torch.no_grad()
 def ready_to_sample(ema: AveragedModel, device: torch.device) -> nn.Module:
     """The averaged generator, its BatchNorm statistics recomputed for its own weights on fixed
     noise (a no-op without BatchNorm); the caller's RNGs are untouched."""
-    G = ema.module
+    return recalibrate_bn(ema.module, device)
+
+
+@torch.no_grad()
+def recalibrate_bn(G: nn.Module, device: torch.device) -> nn.Module:
+    """``G`` with its BatchNorm statistics recomputed on fixed noise (:data:`BN_SEED`), as the
+    EMA generator's are before it samples; the caller's RNGs are untouched."""
     noise = torch.Generator(device=device).manual_seed(BN_SEED)
     batches = [
         torch.randn((BN_BATCH_SIZE, G.z_dim), generator=noise, device=device)

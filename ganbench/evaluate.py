@@ -37,10 +37,10 @@ import torch
 from ganbench import generator_files, registry
 from ganbench import results as R
 from ganbench.backbones import BACKBONES, unknown_backbone_error
-from ganbench.datasets import Dataset, EvalOptions, Evaluator, metric_names
+from ganbench.datasets import Dataset, EvalOptions, Evaluator
 from ganbench.errors import GanbenchError, describe
-from ganbench.runner import resolve_device
-from ganbench.tables import NOT_METRICS, REFERENCE_LOSS, Tables, latest_attempts, write_tables
+from ganbench.runner import resolve_device, scored_metrics
+from ganbench.tables import REFERENCE_LOSS, Tables, latest_attempts, write_tables
 from ganbench.trainer import generate
 
 # how a value was computed: compared with the row's to decide plain or tagged columns
@@ -150,7 +150,7 @@ def score_record(
     for G, suffix in generator_files.build(record, device):
         samples = generate(G, evaluator.n_samples, int(record["noise"]["eval"]), device)
         scores = evaluator.score(samples)
-        out.append((suffix, scores, metric_names(evaluator, scores)))
+        out.append((suffix, scores, scored_metrics(evaluator, scores, suffix)))
     return out
 
 
@@ -213,8 +213,6 @@ def evaluate(spec: EvaluateSpec, log: Callable[[str], None]) -> Evaluated:
                 label = tag(scores, row)
                 if not label:  # how they were computed: the row's own columns
                     values.update({k: v for k, v in scores.items() if k not in names})
-            else:
-                names = [m for m in names if m not in NOT_METRICS]
             values.update({f"{m}{suffix}{label}": scores[m] for m in names})
             metrics += [f"{m}{suffix}{label}" for m in names]
         updates[run_id] = {"values": values, "metrics": metrics}

@@ -158,6 +158,7 @@ class ImageEvaluator:
         classifier_epochs: int = bb.CLASSIFIER_EPOCHS,
         kid_subsets: int = KID_SUBSETS,
         kid_subset_size: int = KID_SUBSET_SIZE,
+        manifold_metrics: bool = True,
     ) -> None:
         if backbone not in bb.BACKBONES:
             raise bb.unknown_backbone_error(backbone)
@@ -168,7 +169,10 @@ class ImageEvaluator:
                 f"KID needs at least 1 subset of at least 2 samples, got {kid_subsets} of "
                 f"{kid_subset_size}"
             )
-        self.metrics = METRICS
+        self.manifold = bool(manifold_metrics)  # False: FID, IS and classes only (curves)
+        self.metrics = (
+            METRICS if self.manifold else tuple(m for m in METRICS if m not in MANIFOLD_METRICS)
+        )
         self.kid_subsets = int(kid_subsets)
         self.kid_subset_size = int(kid_subset_size)
         self.log: bb.Log = log or bb._stderr
@@ -229,7 +233,8 @@ class ImageEvaluator:
             "classifier_sha256": self.classifier.weights_sha256,
         }
         self._test_metrics = self._load_or_compute_reference()
-        self.real_features()  # KID, P&R and D&C compare against them: loaded (or made) up front
+        if self.manifold:  # KID, P&R and D&C compare against them: loaded (or made) up front
+            self.real_features()
 
     # ------------------------------------------------------------------ internals
 
@@ -273,6 +278,8 @@ class ImageEvaluator:
         others = self._feed(images, real=False)
         fid = float(self._fid.compute())
         self._fid.reset()
+        if not self.manifold:
+            return fid, others
         return fid, {**others, **self._manifold_metrics(self._last_features)}
 
     def real_features(self) -> Tensor:
@@ -397,9 +404,15 @@ class ImageEvaluator:
                 not isinstance(floor, dict)  # e.g. a file holding null
                 or floor.get("meta") != self._meta
                 or floor.get("fid_samples") != n_train
-                or floor.get("kid_subsets") != self.kid_subsets
-                or floor.get("kid_subset_size") != min(self.kid_subset_size, n_train, self.n_ref)
                 or floor.get("floor_format") != FLOOR_FORMAT
+                or (  # KID's settings matter only where KID is scored
+                    self.manifold
+                    and (
+                        floor.get("kid_subsets") != self.kid_subsets
+                        or floor.get("kid_subset_size")
+                        != min(self.kid_subset_size, n_train, self.n_ref)
+                    )
+                )
             ):  # another sample count, or a floor from before KID and the k-NN metrics
                 floor = None
         except (OSError, ValueError):
@@ -414,6 +427,7 @@ class ImageEvaluator:
                 **{
                     k: train_metrics[k]
                     for k in (*MANIFOLD_METRICS, "kid_subsets", "kid_subset_size")
+                    if k in train_metrics
                 },
                 "backbone": self.backbone_name,
                 "fid_samples": n_train,

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from ganbench import __version__, checkpoints, registry
-from ganbench.ema import ready_to_sample
+from ganbench.ema import recalibrate_bn
 from ganbench.errors import GanbenchError, describe
 from ganbench.results import atomic_write_with
 from ganbench.trainer import to_layout, uses_channels_last
@@ -151,13 +151,6 @@ def build(record: dict[str, Any], device: torch.device) -> list[tuple[nn.Module,
         layout = record.get("channels_last")
         to_layout(G, device, uses_channels_last(G) if layout is None else bool(layout))
         if key == "G_ema_raw":  # from a checkpoint: recompute its BatchNorm statistics, as scored
-            G = ready_to_sample(_Averaged(G), device)
+            G = recalibrate_bn(G, device)
         built.append((G.eval(), suffix))
     return built
-
-
-class _Averaged:
-    """The ``.module`` view :func:`ganbench.ema.ready_to_sample` reads."""
-
-    def __init__(self, module: nn.Module) -> None:
-        self.module = module

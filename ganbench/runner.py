@@ -418,14 +418,18 @@ def hyperparams_for(loss: registry.Entry, generator: torch.nn.Module, spec: RunS
     ``--loss wgan --loss minimax --loss-param clip=0.02`` changes WGAN's clip, and minimax, which
     has none, trains as it would without it (:func:`check_loss_params` rejects keys no loss of the
     run declares)."""
-    hp = loss.factory().defaults
-    pair_defaults = getattr(generator, "loss_hyperparams", {}).get(loss.name, {})
-    hp = hp.replace(**dict(pair_defaults))
+    hp = pair_hyperparams(loss, generator)
     overrides = dict(spec.overrides)
     extras = overrides.pop("extras", None)
     if extras:
         overrides["extras"] = {k: v for k, v in dict(extras).items() if k in hp.extras}
     return hp.replace(**overrides)
+
+
+def pair_hyperparams(loss: registry.Entry, generator: torch.nn.Module) -> Hyperparams:
+    """The loss's paper defaults with the model pair's per-loss defaults applied."""
+    pair = getattr(generator, "loss_hyperparams", {}).get(loss.name, {})
+    return loss.factory().defaults.replace(**dict(pair))
 
 
 def check_loss_params(spec: RunSpec, declared: dict[str, tuple[str, ...]]) -> None:
@@ -460,11 +464,9 @@ def checked_hyperparams(
 def declared_extras(name: str, generator: torch.nn.Module) -> tuple[str, ...]:
     """The extras keys loss ``name`` declares (its defaults', with the pair's per-loss ones)."""
     try:
-        hp = registry.get_loss(name).factory().defaults
+        return tuple(dict(pair_hyperparams(registry.get_loss(name), generator).extras))
     except Exception:  # a broken loss: checked_hyperparams says so, in one line
         return ()
-    pair = getattr(generator, "loss_hyperparams", {}).get(name, {})
-    return tuple(dict(hp.extras)) + tuple(dict(dict(pair).get("extras", {})))
 
 
 def config_hash(config: dict[str, Any]) -> str:
@@ -549,12 +551,10 @@ def _dry_run(spec: RunSpec, dataset: Dataset) -> None:
     """Before any training: G's output fits D and the dataset (one tiny forward pass), and each
     loss's D and G steps pass the conformance kit's checks on a tiny real batch
     (:func:`ganbench.testing.check_loss_steps`); any failure is one line naming the plugin."""
-    _dry_forward(spec, dataset)
+    G, D = _dry_forward(spec, dataset)
     from ganbench.testing import check_loss_steps
     from ganbench.trainer import from_unit
 
-    G = _built("generator", spec.generator)
-    D = _built("discriminator", spec.discriminator)
     batch = dataset.sampler(DRY_BATCH, torch.Generator().manual_seed(0), torch.device("cpu"))()
     real = from_unit(batch, G.output_range)
     for name in spec.losses:
@@ -575,8 +575,9 @@ def _dry_run(spec: RunSpec, dataset: Dataset) -> None:
 DRY_BATCH = 4
 
 
-def _dry_forward(spec: RunSpec, dataset: Dataset) -> None:
-    """Check that G's output fits D and the dataset, with one tiny forward pass."""
+def _dry_forward(spec: RunSpec, dataset: Dataset) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """Check that G's output fits D and the dataset, with one tiny forward pass; return the
+    (G, D) it built."""
     G = _built("generator", spec.generator)
     D = _built("discriminator", spec.discriminator)
     with torch.no_grad():
@@ -604,6 +605,7 @@ def _dry_forward(spec: RunSpec, dataset: Dataset) -> None:
                 f"Discriminator {spec.discriminator!r} must return one score per sample, shape "
                 f"(batch,), but returned {tuple(y.shape)}"
             )
+    return G, D
 
 
 def _message(exc: BaseException) -> str:
@@ -730,13 +732,18 @@ def curve_scorer(
             scores = curve_evaluator.score(
                 generate(model, curve_evaluator.n_samples, eval_seed, device)
             )
-            names = metric_names(curve_evaluator, scores)
-            if suffix:
-                names = [m for m in names if m not in NOT_METRICS]
+            names = scored_metrics(curve_evaluator, scores, suffix)
             out.update({k + suffix: scores[k] for k in names})
         return out
 
     return evaluate
+
+
+def scored_metrics(evaluator: Evaluator, scores: dict[str, Any], suffix: str) -> list[str]:
+    """The metric names of ``scores``; for the EMA generator (``suffix``) only its outcomes: how
+    they were computed (``fid_samples``, ...) is G's."""
+    names = metric_names(evaluator, scores)
+    return [m for m in names if m not in NOT_METRICS] if suffix else names
 
 
 def generators(
@@ -810,9 +817,8 @@ def score(
                     f"the evaluator's scores {clash} would overwrite the runs.csv columns of the "
                     "same names: rename them"
                 )
-            metrics = metric_names(evaluator, scores)
+            metrics = scored_metrics(evaluator, scores, suffix)
             if suffix:  # the EMA's outcomes; how they were computed is G's (fid_samples, ...)
-                metrics = [m for m in metrics if m not in NOT_METRICS]
                 scores = {k + suffix: v for k, v in scores.items() if k in metrics}
             names += [m + suffix for m in metrics]
             row.update(scores)
@@ -1073,6 +1079,7 @@ def prepare(spec: RunSpec, check: bool = True) -> Prepared:
                     spec.eval,
                     device=str(here),
                     fid_samples=min(spec.eval_every_samples, spec.eval.fid_samples),
+                    manifold_metrics=False,
                 )
             )
     return Prepared(spec, device, dataset, cells, evaluator, curve_evaluator)

@@ -148,3 +148,12 @@ def test_a_floor_cache_holding_null_is_recomputed(tmp_path: Path):
     floor = ev.reference()
     ev.floor_path.write_text("null")
     assert make_evaluator(tmp_path / "cache").reference() == floor
+
+
+def test_curve_evaluators_score_fid_without_the_knn_metrics(tmp_path: Path):
+    """--eval-every points need FID only: no KID or k-NN distances at every point."""
+    ev = make_evaluator(tmp_path / "cache", manifold_metrics=False)
+    scores = ev.score(TEST[0][:120].float() / 255)
+    assert "fid" in scores and "kid" not in scores and "precision_k3" not in scores
+    assert "kid" not in ev.metrics and not ev.features_path.exists()
+    assert "fid" in ev.reference()

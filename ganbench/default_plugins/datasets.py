@@ -53,6 +53,7 @@ class Mnist(ImageTensorDataset):
             inception_weights=options.inception_weights,
             kid_subsets=options.kid_subsets,
             kid_subset_size=options.kid_subset_size,
+            manifold_metrics=options.manifold_metrics,
         )
 
 
