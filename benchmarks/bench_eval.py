@@ -17,8 +17,8 @@ import time
 
 import torch
 
-from ganbench.evaluation import ImageEvaluator
-from ganbench.mnist import load_mnist
+from ganbench.default_plugins.mnist.data import load_mnist
+from ganbench.default_plugins.mnist.evaluation import ImageEvaluator
 
 
 def make_evaluator(backbone: str = "mnist-classifier", samples: int = 10000) -> ImageEvaluator:

@@ -94,7 +94,7 @@ def test_generate_throughput(benchmark, ceiling, precision):
     500 (``ganbench.trainer.generate``), images/s and counted GFLOP/s."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from ganbench.trainer import _autocast, generate
+    from ganbench.training_parts import generate, precision_autocast
 
     torch.manual_seed(0)
     G = registry.get_generator("dcgan-mnist-bn").factory().to(memory_format=torch.channels_last)
@@ -102,7 +102,7 @@ def test_generate_throughput(benchmark, ceiling, precision):
     n = 10_000
 
     def run():
-        with _autocast(cpu, precision):
+        with precision_autocast(cpu, precision):
             return generate(G, n, seed=0, device=cpu)
 
     run()  # warm-up

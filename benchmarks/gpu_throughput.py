@@ -17,8 +17,10 @@ import time
 
 import torch
 
-from ganbench import registry, runner
+from ganbench import registry
+from ganbench.defaults import hyperparams_for
 from ganbench.packing import train_packed
+from ganbench.spec import RunSpec
 from ganbench.trainer import TrainConfig, train
 
 PAIR = "dcgan-mnist-bn"
@@ -39,7 +41,7 @@ def models(seed: int):
 
 def config(name: str, steps: int, precision: str, compile_mode: str = "") -> TrainConfig:
     """The cell's settings as ``ganbench run`` makes them: the loss's defaults, then the pair's."""
-    hp = runner.hyperparams_for(registry.get_loss(name), models(0)[0], runner.RunSpec((name,)))
+    hp = hyperparams_for(registry.get_loss(name), models(0)[0], RunSpec((name,)))
     return TrainConfig(
         steps=steps,
         batch_size=BATCH,

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from ganbench.errors import describe
-from ganbench.results import atomic_write_with
+from ganbench.files import atomic_save
 
 CHECKPOINT_FORMAT = 1
 DIRECTORY = "checkpoints"
@@ -48,7 +48,7 @@ def path_for(out: Path, config_hash: str) -> Path:
 
 def save(path: Path, checkpoint: dict[str, Any]) -> None:
     """Write ``checkpoint`` to ``path`` atomically: readers see the old file or the new one."""
-    atomic_write_with(path, lambda tmp: torch.save(checkpoint, tmp))
+    atomic_save(checkpoint, path)
 
 
 def load(path: Path, config_hash: str, warn: Callable[[str], None]) -> dict[str, Any] | None:

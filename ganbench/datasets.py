@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import numbers
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import torch
 from torch import Tensor
+
+from ganbench.errors import GanbenchError, did_you_mean
+from ganbench.files import atomic_write_with
 
 
 @dataclass(frozen=True)
@@ -18,6 +21,7 @@ class EvalOptions:
 
     Image datasets read all of it (FID/IS backbone and sample count); a dataset with its own
     metrics may ignore what does not apply (the 2-D datasets score a fixed 2500 samples).
+    ``backbone`` must be one of the dataset's :attr:`Dataset.backbones` where it lists any.
     """
 
     backbone: str = "mnist-classifier"
@@ -88,6 +92,10 @@ class Dataset:
     # what identifies the loaded data (e.g. a checksum of --data-dir's files): part of every
     # cell's config_hash when --data-dir is given, so other data never resumes a cell
     data_id: str = ""
+    # the feature backbones its evaluator accepts as ``EvalOptions.backbone`` (--backbone); ()
+    # for an evaluator that reads none. A class attribute: read before any dataset is made, to
+    # reject a --backbone no registered dataset knows (:func:`unknown_backbone_error`)
+    backbones: tuple[str, ...] = ()
 
     def load(self, data_dir: Path | None = None) -> None:
         """Make the data available (idempotent). ``data_dir`` is the user's ``--data-dir``."""
@@ -112,6 +120,15 @@ class Dataset:
 
     def save_samples(self, samples: Tensor, path: Path) -> None:
         """Write a picture of ``samples`` (a fixed noise batch) to ``path`` (PNG)."""
+
+
+def unknown_backbone_error(name: str, known: Iterable[str]) -> GanbenchError:
+    """``Unknown backbone 'x'. Did you mean 'y'? Available: a, b``: ``name`` is none of ``known``
+    (the :attr:`Dataset.backbones` it was checked against)."""
+    known = list(known)
+    return GanbenchError(
+        f"Unknown backbone '{name}'.{did_you_mean(name, known)} Available: {', '.join(known)}"
+    )
 
 
 class ImageTensorDataset(Dataset):
@@ -150,7 +167,5 @@ class ImageTensorDataset(Dataset):
     def save_samples(self, samples: Tensor, path: Path) -> None:
         """An 8-column grid of the images."""
         from torchvision.utils import save_image
-
-        from ganbench.results import atomic_write_with
 
         atomic_write_with(path, lambda tmp: save_image(samples, tmp, nrow=8, padding=2))

@@ -1,4 +1,8 @@
-"""Errors a user can cause: the CLI prints them as one line and exits with status 2."""
+"""Errors a user can cause: the CLI prints them as one line and exits with status 2.
+
+Also the one way ganbench words an exception or a near-miss name in such a line:
+:func:`first_line`, :func:`message_of`, :func:`one_line`, :func:`describe` and :func:`did_you_mean`.
+"""
 
 import difflib
 from collections.abc import Iterable
@@ -10,9 +14,25 @@ def first_line(message: object) -> str:
     return lines[0] if lines else ""
 
 
-def describe(exc: BaseException) -> str:
-    """``"TypeName: first line of the message"``: an exception in one line."""
-    return f"{type(exc).__name__}: {first_line(exc)}"
+def message_of(exc: BaseException) -> str:
+    """The first line of ``exc``'s message, or its type name when it has none."""
+    return first_line(exc) or type(exc).__name__
+
+
+def one_line(message: object, limit: int | None = None) -> str:
+    """All of ``message`` (an exception or text) on one line: each run of whitespace, newlines
+    included, becomes one space. Longer than ``limit`` characters: cut, ending in ``...``."""
+    text = " ".join(str(message).split())
+    if limit is not None and len(text) > limit:
+        text = text[: max(limit - 3, 0)] + "..."
+    return text
+
+
+def describe(exc: BaseException, *, whole: bool = False, limit: int | None = None) -> str:
+    """``"TypeName: message"``: an exception in one line. The message is its first line; with
+    ``whole``, all of it (:func:`one_line`, cut to ``limit``; ``(no message)`` when empty)."""
+    text = (one_line(exc, limit) or "(no message)") if whole else first_line(exc)
+    return f"{type(exc).__name__}: {text}"
 
 
 class GanbenchError(Exception):

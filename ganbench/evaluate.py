@@ -36,10 +36,11 @@ import torch
 
 from ganbench import generator_files, registry
 from ganbench import results as R
-from ganbench.backbones import BACKBONES, unknown_backbone_error
-from ganbench.datasets import Dataset, EvalOptions, Evaluator
+from ganbench.datasets import Dataset, EvalOptions, Evaluator, unknown_backbone_error
+from ganbench.devices import resolve_device
 from ganbench.errors import GanbenchError, describe
-from ganbench.runner import resolve_device, scored_metrics
+from ganbench.files import atomic_write_with
+from ganbench.scoring import scored_metrics
 from ganbench.tables import REFERENCE_LOSS, Tables, latest_attempts, write_tables
 from ganbench.trainer import generate
 
@@ -154,6 +155,21 @@ def score_record(
     return out
 
 
+def check_backbone(name: str) -> None:
+    """Fail before any work on a ``--backbone`` no registered dataset's evaluator accepts (the
+    union of their :attr:`Dataset.backbones <ganbench.datasets.Dataset.backbones>`)."""
+    known = sorted(
+        {b for entry in registry.entries("dataset").values() for b in _backbones_of(entry.factory)}
+    )
+    if name not in known:
+        raise unknown_backbone_error(name, known)
+
+
+def _backbones_of(factory: Callable[[], Dataset]) -> tuple[str, ...]:
+    backbones = getattr(factory, "backbones", ())  # a class attribute of the registered class
+    return tuple(backbones) if isinstance(backbones, (tuple, list)) else ()
+
+
 def evaluate(spec: EvaluateSpec, log: Callable[[str], None]) -> Evaluated:
     """Score the saved generators of ``spec.out``'s cells; update runs.csv and the tables."""
     if spec.fid_samples is not None and spec.fid_samples < 2:
@@ -162,8 +178,8 @@ def evaluate(spec: EvaluateSpec, log: Callable[[str], None]) -> Evaluated:
         value = getattr(spec, name)
         if value is not None and value < 1:
             raise GanbenchError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
-    if spec.backbone is not None and spec.backbone not in BACKBONES:
-        raise unknown_backbone_error(spec.backbone)
+    if spec.backbone is not None:
+        check_backbone(spec.backbone)
     device = resolve_device(spec.device)
     rows = _pick(_runs(spec.out), spec.run_ids)
     datasets: dict[str, Dataset] = {}
@@ -336,7 +352,7 @@ def write_npz(path: Path, samples: torch.Tensor) -> None:
         with open(tmp, "wb") as f:  # a file object: numpy adds no ".npz" to the name
             np.savez(f, samples=samples.numpy().astype(np.float32))
 
-    R.atomic_write_with(path, write)
+    atomic_write_with(path, write)
 
 
 def write_pngs(folder: Path, samples: torch.Tensor) -> None:

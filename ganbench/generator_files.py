@@ -31,7 +31,7 @@ from torch import nn
 from ganbench import __version__, checkpoints, registry
 from ganbench.ema import recalibrate_bn
 from ganbench.errors import GanbenchError, describe
-from ganbench.results import atomic_write_with
+from ganbench.files import atomic_save
 from ganbench.trainer import to_layout, uses_channels_last
 
 GENERATOR_FORMAT = 1
@@ -74,7 +74,7 @@ def save(
         **({"G_ema": _cpu_state(ema_G)} if ema_G is not None else {}),
         "ganbench_version": __version__,
     }
-    atomic_write_with(path, lambda tmp: torch.save(record, tmp))
+    atomic_save(record, path)
 
 
 def load(path: Path) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """Where the cells of a sweep run: in this process, in a local process pool, or as Ray tasks.
 
-Every launcher runs a cell the same way, :func:`ganbench.runner.execute_cell` in some process:
+Every launcher runs a cell the same way, :func:`ganbench.execute_cell` in some process:
 skip it if ``--out`` has it finished, else train it (or resume it from its checkpoint) and append
 its rows with :func:`ganbench.results.record_cell` (file-locked, atomic). So every launcher writes
 the same files, and a sweep begun under one launcher can be finished under another: the launcher
@@ -23,8 +23,6 @@ after that the cell gets an ``error`` row (which a rerun retries) and the other 
 from __future__ import annotations
 
 import dataclasses
-import importlib.metadata as md
-import importlib.util
 import math
 import multiprocessing
 import os
@@ -38,50 +36,28 @@ from typing import Any
 
 import torch
 
-from ganbench import checkpoints, plugins, registry, runner
+from ganbench import checkpoints
 from ganbench import results as R
 from ganbench.errors import GanbenchError, describe
+from ganbench.execute import execute_cell, execute_pack, record_error
+from ganbench.identity import cell_hashes
+from ganbench.plan import Prepared, prepare
+from ganbench.spec import Cell, LaunchOptions, RunSpec
+from ganbench.validation import require_ray
 
 RETRIES = 2  # extra attempts for a cell whose worker process died
-RAY_MISSING = '--launcher ray needs Ray: pip install "ganbench[ray]"'
-
 Log = Callable[[str], None]
+Todo = list[tuple[str, Cell]]  # (label, cell) of the cells left to run
 
 
-def require_ray() -> None:
-    """Raise the one-line install hint unless Ray can be imported (without importing it)."""
-    if importlib.util.find_spec("ray") is None:
-        raise GanbenchError(RAY_MISSING)
-
-
-def check_workers_can_build(spec: runner.RunSpec) -> None:
-    """Worker processes rebuild the registry from the built-in and installed plugins: refuse
-    (before any training) a sweep that uses a plugin registered in this process only."""
-    installed = set(plugins.DEFAULT_PLUGINS) | {
-        ep.name for ep in md.entry_points(group=plugins.ENTRY_POINT_GROUP)
-    }
-    used = [registry.get_loss(name) for name in spec.losses] + [
-        registry.get_generator(spec.generator),
-        registry.get_discriminator(spec.discriminator),
-        registry.get_dataset(spec.dataset),
-    ]
-    for entry in used:
-        if entry.plugin not in installed:
-            raise GanbenchError(
-                f"{entry.kind} {entry.name!r} comes from plugin {entry.plugin!r}, registered in "
-                "this process only, which worker processes (--jobs N, --launcher ray) cannot "
-                "see; install it as a plugin distribution (docs/plugins.md) or use --jobs 1"
-            )
-
-
-def run_cells(prep: runner.Prepared, log: Log) -> None:
+def run_cells(prep: Prepared, log: Log) -> None:
     """Run every cell of ``prep`` that ``prep.spec.out`` does not have finished, with the
     launcher ``prep.spec.launch`` names."""
     spec, launch = prep.spec, prep.spec.launch
-    todo: list[tuple[str, runner.Cell]] = []
+    todo: Todo = []
     for i, cell in enumerate(prep.cells, 1):
         label = f"[{i}/{len(prep.cells)}] {cell.loss.name} seed {cell.seed}"
-        chash, _ = runner.cell_hashes(cell, spec, prep.device)
+        chash, _ = cell_hashes(cell, spec, prep.device)
         done = None if spec.fresh else R.finished_run(spec.out, chash)
         if done is not None:
             log(f"{label}: finished earlier (run {done}), skipped; --fresh reruns it")
@@ -97,7 +73,7 @@ def run_cells(prep: runner.Prepared, log: Log) -> None:
         _run_here(prep, todo, log)
 
 
-def _torch_threads(launch: runner.LaunchOptions, concurrent: int) -> int:
+def _torch_threads(launch: LaunchOptions, concurrent: int) -> int:
     if launch.cpus_per_cell is not None:
         return max(1, math.floor(launch.cpus_per_cell))
     return max(1, (os.cpu_count() or 1) // concurrent)
@@ -110,34 +86,32 @@ def _columns(launcher: str, parallel: int) -> dict[str, Any]:
 # -- local, one at a time, in this process ---------------------------------------------------------
 
 
-def _run_here(prep: runner.Prepared, todo: list[tuple[str, runner.Cell]], log: Log) -> None:
+def _run_here(prep: Prepared, todo: Todo, log: Log) -> None:
     threads = torch.get_num_threads()
     if prep.spec.launch.cpus_per_cell is not None:
         torch.set_num_threads(_torch_threads(prep.spec.launch, 1))
     try:
         for group in pack_groups(prep, todo):
             if len(group) > 1:
-                runner.execute_pack(prep, group, log, _columns("local", 1))
+                execute_pack(prep, group, log, _columns("local", 1))
             else:
                 label, cell = group[0]
-                runner.execute_cell(prep, cell, label, log, _columns("local", 1))
+                execute_cell(prep, cell, label, log, _columns("local", 1))
     finally:
         torch.set_num_threads(threads)
 
 
-def pack_groups(
-    prep: runner.Prepared, todo: list[tuple[str, runner.Cell]]
-) -> list[list[tuple[str, runner.Cell]]]:
+def pack_groups(prep: Prepared, todo: Todo) -> list[Todo]:
     """``todo`` in groups to train together (``--pack K``): up to K seeds of the same loss, in
     order. A cell with a checkpoint to resume from (and no ``--fresh``) trains alone: packs do
     not resume. Without ``--pack``, one group per cell."""
     k, spec = prep.spec.pack, prep.spec
     if k <= 1:
         return [[item] for item in todo]
-    groups: list[list[tuple[str, runner.Cell]]] = []
-    by_loss: dict[str, list[tuple[str, runner.Cell]]] = {}
+    groups: list[Todo] = []
+    by_loss: dict[str, Todo] = {}
     for label, cell in todo:
-        chash, _ = runner.cell_hashes(cell, spec, prep.device)
+        chash, _ = cell_hashes(cell, spec, prep.device)
         resumable = spec.checkpoint_every and not spec.fresh
         if resumable and checkpoints.path_for(spec.out, chash).exists():
             groups.append([(label, cell)])
@@ -150,10 +124,10 @@ def pack_groups(
 
 # -- what a worker process runs (local pool or Ray) ----------------------------------------------
 
-_prepared: dict[str, runner.Prepared] = {}  # per worker process: the dataset, evaluators, cells
+_prepared: dict[str, Prepared] = {}  # per worker process: the dataset, evaluators, cells
 
 
-def _worker_spec(prep: runner.Prepared) -> runner.RunSpec:
+def _worker_spec(prep: Prepared) -> RunSpec:
     """The spec a worker gets: absolute paths (a Ray worker runs in another directory), no
     progress bars (they would interleave)."""
     spec = prep.spec
@@ -172,14 +146,14 @@ def _worker_spec(prep: runner.Prepared) -> runner.RunSpec:
 
 
 def execute_in_worker(
-    spec: runner.RunSpec, loss: str, seed: int, label: str, columns: dict[str, Any], threads: int
+    spec: RunSpec, loss: str, seed: int, label: str, columns: dict[str, Any], threads: int
 ) -> dict[str, Any]:
     """Run cell (``loss``, ``seed``) of ``spec`` in this (worker) process and record it."""
     torch.set_num_threads(threads)
     key = repr(spec)
     if key not in _prepared:
         _prepared.clear()
-        _prepared[key] = runner.prepare(spec, check=False)
+        _prepared[key] = prepare(spec, check=False)
     prep = _prepared[key]
 
     def log(msg: str) -> None:
@@ -187,24 +161,8 @@ def execute_in_worker(
         sys.stderr.flush()
 
     started = time.perf_counter()
-    status = runner.execute_cell(prep, prep.cell(loss, seed), label, log, columns)
+    status = execute_cell(prep, prep.cell(loss, seed), label, log, columns)
     return {**status, "wall_s": time.perf_counter() - started}
-
-
-def _record_error(
-    prep: runner.Prepared, cell: runner.Cell, message: str, columns: dict[str, Any]
-) -> dict[str, Any]:
-    """Record an ``error`` row for a cell whose worker failed; it has the identity columns of
-    any row, so a rerun retries it. Nothing is recorded if the cell got a finished row after
-    all (a worker that died after recording it)."""
-    chash, _ = runner.cell_hashes(cell, prep.spec, prep.device)
-    done = R.finished_run(prep.spec.out, chash)
-    if done is not None:
-        return {"status": "ok", "run_id": done, "error": ""}
-    row = runner.stamp({**runner.base_row(cell, prep.spec, prep.device), **columns})
-    row["error"] = message
-    R.record_cell(prep.spec.out, row, [])
-    return {"status": "error", "run_id": row["run_id"], "error": message}
 
 
 def _report(log: Log, label: str, status: dict[str, Any]) -> None:
@@ -216,7 +174,7 @@ def _report(log: Log, label: str, status: dict[str, Any]) -> None:
 # -- local process pool ------------------------------------------------------------------------
 
 
-def _run_pool(prep: runner.Prepared, todo: list[tuple[str, runner.Cell]], log: Log) -> None:
+def _run_pool(prep: Prepared, todo: Todo, log: Log) -> None:
     """``--jobs N``: N lanes, each a one-process pool that runs one cell after another. A lane
     whose process dies knows which cell killed it, and retries that cell in a fresh process."""
     jobs = min(prep.spec.launch.jobs, len(todo))
@@ -251,10 +209,10 @@ def _run_pool(prep: runner.Prepared, todo: list[tuple[str, runner.Cell]], log: L
                             return
                         log(f"{label}: worker process died (attempt {attempt} of {RETRIES + 1})")
                     except Exception as exc:  # the worker could not set up (e.g. a plugin)
-                        status = _record_error(prep, cell, describe(exc), columns)
+                        status = record_error(prep, cell, describe(exc), columns)
                         break
                 else:
-                    status = _record_error(
+                    status = record_error(
                         prep, cell, f"worker process died {RETRIES + 1} times", columns
                     )
                 _report(log, label, status)
@@ -286,7 +244,7 @@ def _terminate(pool: ProcessPoolExecutor) -> None:
 # -- Ray ----------------------------------------------------------------------------------------
 
 
-def _run_ray(prep: runner.Prepared, todo: list[tuple[str, runner.Cell]], log: Log) -> None:
+def _run_ray(prep: Prepared, todo: Todo, log: Log) -> None:
     """One Ray task per cell; Ray retries a task whose worker died (``max_retries``)."""
     require_ray()
     import ray
@@ -333,10 +291,10 @@ def _run_ray(prep: runner.Prepared, todo: list[tuple[str, runner.Cell]], log: Lo
                     try:
                         status = ray.get(ref)
                     except ray.exceptions.RayTaskError as exc:  # raised in the worker
-                        status = _record_error(prep, cell, describe(exc.cause or exc), columns)
+                        status = record_error(prep, cell, describe(exc.cause or exc), columns)
                     except ray.exceptions.RayError as exc:  # worker or node died, every try
                         message = f"worker died {RETRIES + 1} times ({type(exc).__name__})"
-                        status = _record_error(prep, cell, message, columns)
+                        status = record_error(prep, cell, message, columns)
                     _report(log, label, status)
         except BaseException:
             for ref in pending:  # interrupted: stop the cells still queued or running

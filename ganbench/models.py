@@ -1,11 +1,93 @@
-"""Helpers shared by model plugins: weight initialisation schemes."""
+"""The model contract (:class:`Generator`, :class:`Discriminator`, the optional
+:class:`PairDefaults` a generator class may recommend) and helpers shared by model plugins:
+weight initialisation schemes, a conv discriminator base."""
 
 from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
 
 INIT_SCHEMES = ("xavier", "he")
+
+
+@runtime_checkable
+class Generator(Protocol):
+    """What ``register_generators`` factories return: an ``nn.Module`` mapping noise
+    ``z ~ N(0, I)`` of shape ``(batch, z_dim)`` to samples ``(batch, *output_shape)``.
+
+    ``output_range`` is ``(low, high)`` of the output (``(0, 1)`` for a sigmoid, ``(-1, 1)`` for
+    tanh; the trainer maps real data into it for D and samples back to ``[0, 1]`` to score
+    them), or ``None`` for a generator working in the data's own units (the 2-D mixtures).
+    Recommendations for its pair are optional class attributes, read by :func:`pair_defaults`.
+    """
+
+    z_dim: int
+    output_shape: tuple[int, ...]
+    output_range: tuple[float, float] | None
+
+    def __call__(self, z: Tensor) -> Tensor: ...
+
+
+@runtime_checkable
+class Discriminator(Protocol):
+    """What ``register_discriminators`` factories return: an ``nn.Module`` giving one score (a
+    logit, or a critic value) per sample, shape ``(batch,)``. Feature matching also needs
+    ``features(x)`` (the layer it matches) and ``head(features)`` (the rest of D)."""
+
+    def __call__(self, x: Tensor) -> Tensor: ...
+
+
+@dataclass(frozen=True)
+class PairDefaults:
+    """What a generator class recommends for its pair, as optional class attributes of the
+    same names (docs/plugins.md); ``None`` where it recommends nothing.
+
+    ``loss_hyperparams``: per-loss hyperparameter defaults (``{"wgan": {"lr_d": 1e-4}}``),
+    applied between the loss's and the command line's; ``loss_steps``: the steps an objective
+    needs on this pair; ``default_steps``, ``batch_size``, ``ema_decay``, ``reuse_fake``: the
+    setup a run without those options gets; ``init``: the initialisation its constructor
+    applies (recorded in rows); ``cpu_threads``: torch threads to train it with on a CPU.
+    """
+
+    loss_hyperparams: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    loss_steps: Mapping[str, int] = field(default_factory=dict)
+    default_steps: int | None = None
+    batch_size: int | None = None
+    ema_decay: float | None = None
+    reuse_fake: bool | None = None
+    init: str = ""
+    cpu_threads: int | None = None
+
+
+def model_class(factory: Callable[[], Any]) -> type:
+    """The class a registry factory builds: the factory itself when it is a class (or a
+    ``functools.partial`` of one), else the type of one object it builds (cached)."""
+    if isinstance(factory, type):
+        return factory
+    if isinstance(factory, functools.partial) and isinstance(factory.func, type):
+        return factory.func
+    return _built_type(factory)
+
+
+@functools.lru_cache(maxsize=64)
+def _built_type(factory: Callable[[], Any]) -> type:
+    return type(factory())
+
+
+def pair_defaults(generator: type | nn.Module) -> PairDefaults:
+    """The :class:`PairDefaults` a generator (class or instance) declares."""
+    declared = {
+        f.name: getattr(generator, f.name)
+        for f in dataclasses.fields(PairDefaults)
+        if getattr(generator, f.name, None) is not None
+    }
+    return PairDefaults(**declared)
 
 
 class ConvFeaturesHead(nn.Module):

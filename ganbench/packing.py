@@ -33,19 +33,20 @@ from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from ganbench.losses import Loss
-from ganbench.trainer import (
+from ganbench.models import pair_defaults
+from ganbench.training_parts import (
+    Clock,
+    Progress,
+    TotalFlopCounter,
     TrainConfig,
     TrainResult,
-    _autocast,
-    _Clock,
-    _fold_timings,
-    _log_point,
-    _Progress,
-    _TotalFlopCounter,
     cpu_threads,
+    fold_timings,
     from_unit,
     history_size,
+    log_point,
     make_optimizer,
+    precision_autocast,
     progress_bar,
     result,
 )
@@ -129,7 +130,7 @@ def train_packed(
     """
     if not (len(Gs) == len(Ds) == len(next_batches) == len(seeds)) or not Gs:
         raise ValueError("train_packed needs one G, D, sampler and seed per packed run")
-    with cpu_threads(getattr(Gs[0], "cpu_threads", None), config.device):
+    with cpu_threads(pair_defaults(Gs[0]).cpu_threads, config.device):
         return _train_packed(Gs, Ds, loss, next_batches, seeds, config, evaluates)
 
 
@@ -169,13 +170,13 @@ def _train_packed(Gs, Ds, loss, next_batches, seeds, config, evaluates) -> list[
     def noise() -> Tensor:
         return torch.stack([torch.randn(z_shape, generator=g, device=device) for g in noises])
 
-    per_seed = [_Progress() for _ in range(K)]
-    timing = _Progress()  # the pack's shared timing sums
+    per_seed = [Progress() for _ in range(K)]
+    timing = Progress()  # the pack's shared timing sums
     alive = torch.ones(K, dtype=torch.bool)
     timed_from = min(config.warmup, config.steps // 2)
-    clock = _Clock(device)
+    clock = Clock(device)
     marks: list[tuple] = []
-    autocast = _autocast(device, config.precision)
+    autocast = precision_autocast(device, config.precision)
     bar = progress_bar(config)
     start = time.perf_counter()
     paused = 0.0
@@ -228,7 +229,7 @@ def _train_packed(Gs, Ds, loss, next_batches, seeds, config, evaluates) -> list[
     bar.close()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    _fold_timings(marks, clock, timing, device)
+    fold_timings(marks, clock, timing, device)
     train_s = _elapsed(start, paused)
     for k in range(K):
         sg.unstack_into(k, Gs[k])
@@ -242,7 +243,7 @@ def _step_gflop(G: nn.Module, D: nn.Module, loss: Loss, n_critic: int, z_shape, 
     overcount: ``FlopCounterMode`` ignores groups in a grouped convolution's weight gradient."""
     z = torch.empty(z_shape, device="meta")
     real = torch.empty((batch, *G.output_shape), device="meta")
-    flops = _TotalFlopCounter()
+    flops = TotalFlopCounter()
     try:
         with flops:
             for _ in range(n_critic):
@@ -270,5 +271,5 @@ def _log_points(per_seed, alive, d_hist, g_hist, sg, sd, step, wall_s) -> None:
     for k in alive.nonzero().flatten().tolist():
         per_seed[k].step = step
         weights_ok = bool(finite[k])
-        if not _log_point(per_seed[k], d_hist[:, k], g_hist[:, k], lambda w=weights_ok: w, wall_s):
+        if not log_point(per_seed[k], d_hist[:, k], g_hist[:, k], lambda w=weights_ok: w, wall_s):
             alive[k] = False

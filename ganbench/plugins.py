@@ -23,12 +23,13 @@ from dataclasses import dataclass
 import pluggy
 
 from ganbench import __version__, hookspecs
+from ganbench.errors import describe
 
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "ganbench.default_plugins.losses",
     "ganbench.default_plugins.dcgan_mnist",
     "ganbench.default_plugins.dcgan_lite",
-    "ganbench.default_plugins.datasets",
+    "ganbench.default_plugins.mnist.plugin",
     "ganbench.default_plugins.toy2d",
 )
 
@@ -70,17 +71,11 @@ def _register(pm: pluggy.PluginManager, plugin: object, info: PluginInfo) -> Non
     except Exception as exc:  # a broken plugin must not take the others down
         if pm.is_registered(plugin):
             pm.unregister(plugin)
-        _infos[info.name] = PluginInfo(info.name, info.distribution, info.version, _describe(exc))
-        print(
-            f"ganbench: plugin {info.distribution} failed to load: {_describe(exc)}",
-            file=sys.stderr,
-        )
+        error = describe(exc, whole=True)
+        _infos[info.name] = PluginInfo(info.name, info.distribution, info.version, error)
+        print(f"ganbench: plugin {info.distribution} failed to load: {error}", file=sys.stderr)
         return
     _infos[info.name] = info
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
 
 
 def _wanted_distributions() -> set[str] | None:
@@ -111,8 +106,9 @@ def load_plugins() -> pluggy.PluginManager:
         try:
             plugin = ep.load()
         except Exception as exc:
-            _infos[ep.name] = PluginInfo(ep.name, dist, version, _describe(exc))
-            print(f"ganbench: plugin {dist} failed to load: {_describe(exc)}", file=sys.stderr)
+            error = describe(exc, whole=True)
+            _infos[ep.name] = PluginInfo(ep.name, dist, version, error)
+            print(f"ganbench: plugin {dist} failed to load: {error}", file=sys.stderr)
             continue
         _register(pm, plugin, info)
     _pm = pm

@@ -6,13 +6,12 @@ factories, remembering which plugin distribution provided each name.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ganbench import plugins
-from ganbench.errors import GanbenchError, first_line
+from ganbench.errors import GanbenchError, describe, did_you_mean, first_line
 
 KINDS: dict[str, str] = {
     "loss": "register_losses",
@@ -58,7 +57,7 @@ def entries(kind: str) -> dict[str, Entry]:
             raise
         except Exception as exc:  # a broken plugin must not take the others down
             plugins.mark_broken(
-                impl.plugin_name, f"{KINDS[kind]} raised {type(exc).__name__}: {exc}"
+                impl.plugin_name, f"{KINDS[kind]} raised {describe(exc, whole=True)}"
             )
             return entries(kind)  # again, without it
         found.update(mine)
@@ -122,10 +121,7 @@ def get(kind: str, name: str) -> Entry:
             f"{culprit.distribution} failed to load: {first_line(culprit.error)} "
             "(see `ganbench plugins`)"
         )
-    message = f"Unknown {kind} {name!r}."
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-    if close:
-        message += f" Did you mean {close[0]!r}?"
+    message = f"Unknown {kind} {name!r}.{did_you_mean(name, known)}"
     message += f" Available: {', '.join(known) or '(none)'}"
     if broken:
         message += ". Plugins that failed to load (one may provide it): " + "; ".join(

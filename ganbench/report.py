@@ -33,6 +33,7 @@ from PIL import Image
 from ganbench import results as R
 from ganbench import stats
 from ganbench.errors import GanbenchError, describe
+from ganbench.files import atomic_write_bytes, atomic_write_with
 from ganbench.tables import (
     COMPARISONS,
     REFERENCE_LOSS,
@@ -94,7 +95,7 @@ def _figure(width: float = 7.0, height: float = 4.5, layout: str = "constrained"
 
 
 def _save(fig: Figure, path: Path) -> Path:
-    R.atomic_write_with(path, lambda tmp: fig.savefig(tmp, format="png"))
+    atomic_write_with(path, lambda tmp: fig.savefig(tmp, format="png"))
     return path
 
 
@@ -382,7 +383,7 @@ def write_report(out: Path, log: Callable[[str], None] | None = None) -> Report:
         except Exception as exc:
             plots[name] = None
             log(f"plot {name} not drawn: {describe(exc)}")
-    R.atomic_write_bytes(out / REPORT, render_markdown(out, runs, tables, plots).encode())
+    atomic_write_bytes(out / REPORT, render_markdown(out, runs, tables, plots).encode())
     files = [out / R.SUMMARY, out / COMPARISONS]
     files += [p for p in plots.values() if p is not None] + [out / REPORT]
     return Report(tables, files)

@@ -1,9 +1,9 @@
 """Results files: tidy CSVs appended atomically under a file lock (tables: :mod:`ganbench.tables`).
 
 Every write rewrites the whole file to a temporary file in the same directory, fsyncs it and
-renames it over the old one, so a reader (or a kill at any moment) sees either the old or the new
-file, never half a row. A lock file serialises concurrent ``ganbench run`` processes, so each
-one's rows land, whatever the interleaving.
+renames it over the old one (:mod:`ganbench.files`), so a reader (or a kill at any moment) sees
+either the old or the new file, never half a row. A lock file serialises concurrent
+``ganbench run`` processes, so each one's rows land, whatever the interleaving.
 
 ``runs.csv`` carries its format in a ``format_version`` column (:data:`RESULTS_FORMAT`). A
 ``runs.csv`` of another format (or none: written before the column existed, or not a results
@@ -12,9 +12,7 @@ table at all) is never appended to or overwritten; :func:`check_runs_format` say
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,7 @@ import pandas as pd
 from filelock import FileLock
 
 from ganbench.errors import GanbenchError, describe
+from ganbench.files import atomic_write_bytes, file_lock
 
 RUNS = "runs.csv"
 CURVES = "curves.csv"
@@ -31,46 +30,6 @@ RESULTS_FORMAT = 1  # the runs.csv layout; bump on a change older readers or wri
 FINISHED = ("ok", "diverged")  # statuses of a cell that needs no rerun; "error" rows are retried
 # Hex hashes can look like numbers ("123456789012", "1234e5678901"): always read them as text.
 TEXT_COLUMNS = {"run_id": str, "config_hash": str, "setup": str}
-
-
-def ordinary_file_mode() -> int:
-    """The mode of a file the user creates (0666 less the umask: 0644 under umask 022). Every
-    atomic write gets it: mkstemp's temp files are 0600, which a rename would keep."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via temp file + fsync + rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, ordinary_file_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_with(path: Path, write: Callable[[Path], Any]) -> None:
-    """Let ``write(tmp_path)`` produce the file (e.g. a PNG), then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.chmod(tmp, ordinary_file_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_csv(path: Path, frame: pd.DataFrame) -> None:
@@ -84,9 +43,8 @@ def read_csv(path: Path) -> pd.DataFrame:
 
 
 def lock(out: Path) -> FileLock:
-    """The lock that serialises writers of one results directory."""
-    out.mkdir(parents=True, exist_ok=True)
-    return FileLock(str(out / ".ganbench.lock"))
+    """The lock that serialises writers of one results directory (``.ganbench.lock``)."""
+    return file_lock(out / ".ganbench")
 
 
 def append_rows(path: Path, rows: Iterable[dict[str, Any]]) -> None:
@@ -145,9 +103,7 @@ def check_runs_format(out: Path) -> None:
 def cell_lock(out: Path, config_hash: str) -> FileLock:
     """The lock a process holds while it trains cell ``config_hash`` in ``out``, so two runs on
     one results directory never train the same cell at once."""
-    path = out / ".locks" / f"{config_hash}.lock"  # ignored by git, like .ganbench.lock
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return FileLock(str(path))
+    return file_lock(out / ".locks" / config_hash)  # ignored by git, like .ganbench.lock
 
 
 def check_results_files(out: Path) -> None:

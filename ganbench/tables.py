@@ -126,6 +126,7 @@ class Tables:
     summary: pd.DataFrame
     comparisons: pd.DataFrame
     failed: tuple[str, ...] = ()  # labels of this run's cells whose latest row is an error
+    runs: pd.DataFrame | None = None  # this run's cells: the latest runs.csv row of each
 
 
 def _present(columns: list[str], frame: pd.DataFrame) -> list[str]:

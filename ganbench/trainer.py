@@ -7,195 +7,66 @@ only scores.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
-import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel
-from torch.utils.flop_counter import FlopCounterMode
-from tqdm import tqdm
 
 from ganbench.checkpoints import rng_state, set_rng_state
 from ganbench.errors import describe
-from ganbench.losses import Hyperparams, Loss
+from ganbench.losses import Loss
+from ganbench.models import pair_defaults
 
-PRECISIONS = ("fp32", "bf16")
-COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")  # torch.compile's modes
+# The loop's parts live in ganbench.training_parts (shared with ganbench.packing); the public ones
+# are re-exported here, where callers have always imported them from.
+from ganbench.training_parts import (
+    COMPILE_MODES,
+    PRECISIONS,
+    Clock,
+    Progress,
+    TotalFlopCounter,
+    TrainConfig,
+    TrainResult,
+    all_finite,
+    cpu_threads,
+    fold_timings,
+    from_unit,
+    generate,
+    history_size,
+    log_point,
+    make_optimizer,
+    precision_autocast,
+    progress_bar,
+    result,
+    to_layout,
+    to_unit,
+    uses_channels_last,
+)
 
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """One cell's training settings.
-
-    ``steps`` counts generator updates; ``warmup`` generator steps after each (re)start are
-    excluded from timing; ``log_every`` is the spacing of the loss curve points (each point is the
-    mean over the window) and of the divergence checks; ``checkpoint_every`` the spacing of the
-    checkpoints handed to ``train``'s ``checkpoint`` callback (0: none during training).
-    """
-
-    steps: int
-    batch_size: int
-    seed: int
-    hp: Hyperparams
-    device: torch.device = torch.device("cpu")
-    precision: str = "fp32"
-    log_every: int = 10
-    warmup: int = 10
-    progress: bool = True
-    description: str = ""
-    eval_every: int = 0  # >0: call ``evaluate(step)`` every that many steps (e.g. FID curves)
-    checkpoint_every: int = 0
-    compile: str = ""  # a torch.compile mode for G's and D's forward; "": eager
-    # the G step scores the last D step's fake batch instead of drawing a new one (as the
-    # PyTorch DCGAN example does): one G forward less per step
-    reuse_fake: bool = False
-
-
-@dataclass
-class TrainResult:
-    status: str = "ok"  # ok | diverged
-    diverged_at: int | None = None  # the generator step where NaN/Inf was first seen
-    diverged_reason: str = ""  # what went non-finite: "d_loss", "g_loss" or "parameters"
-    steps_done: int = 0
-    resumed_from: int = 0  # the generator step this call started at (0: not resumed)
-    final_d_loss: float = math.nan
-    final_g_loss: float = math.nan
-    train_images_per_s: float = math.nan  # batch * generator steps / timed seconds
-    d_step_ms: float = math.nan  # median-free mean of one discriminator step
-    g_step_ms: float = math.nan
-    train_s: float = math.nan  # training wall time of all starts, evaluation and saving excluded
-    gflop_per_step: float = math.nan  # one generator step incl. its n_critic D steps (counted)
-    curves: list[tuple[int, str, float]] = field(default_factory=list)
-
-
-@dataclass
-class _Progress:
-    """The loop's bookkeeping. Saved in every checkpoint, so a resumed run continues exactly."""
-
-    step: int = 0  # generator steps done
-    logged: int = 0  # steps whose losses are summarised on the curves
-    status: str = "ok"
-    diverged_at: int | None = None
-    diverged_reason: str = ""
-    final_d_loss: float = math.nan
-    final_g_loss: float = math.nan
-    gflop_per_step: float = math.nan  # counted on step 0 only, so a resumed run keeps it
-    train_s: float = 0.0  # training seconds up to the last save (all earlier starts)
-    timed_steps: int = 0  # generator steps in the sums below (warm-up after each start excluded)
-    d_s: float = 0.0  # seconds in discriminator phases of the timed steps
-    g_s: float = 0.0
-    step_s: float = 0.0
-    curves: list[tuple[int, str, float]] = field(default_factory=list)
-
-
-def make_optimizer(name: str, params, lr: float, beta1: float, beta2: float):
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=(beta1, beta2))
-    if name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr)
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr)
-    raise ValueError(f"Unknown optimizer {name!r}. Available: adam, rmsprop, sgd")
-
-
-def uses_channels_last(G: nn.Module) -> bool:
-    """Whether the trainer keeps ``G`` and its D in channels_last (image generators: conv models
-    are faster in that layout on CPU and GPU)."""
-    return len(G.output_shape) == 3
-
-
-def to_layout(module: nn.Module, device: torch.device, channels_last: bool) -> nn.Module:
-    """``module`` on ``device``, in the memory format the trainer uses: a reloaded generator
-    put there samples bit for bit what the trained one did (``ganbench evaluate``)."""
-    module.to(device)
-    return module.to(memory_format=torch.channels_last) if channels_last else module
-
-
-def to_unit(x: Tensor, output_range: tuple[float, float] | None) -> Tensor:
-    """Map generator output from its ``output_range`` to the dataset's [0, 1] range.
-
-    ``None`` (e.g. 2-D points) means the generator works in the data's own units: no mapping.
-    """
-    if output_range is None:
-        return x.float()
-    lo, hi = output_range
-    return ((x.float() - lo) / (hi - lo)).clamp_(0.0, 1.0)
-
-
-def from_unit(x: Tensor, output_range: tuple[float, float] | None) -> Tensor:
-    """Map data in [0, 1] into the generator's ``output_range``, so D sees one range."""
-    if output_range is None:
-        return x
-    lo, hi = output_range
-    return x if (lo, hi) == (0.0, 1.0) else x * (hi - lo) + lo
-
-
-class _Clock:
-    """Phase timestamps: perf_counter on CPU, CUDA events on GPU (no host sync per step)."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.cuda = device.type == "cuda"
-
-    def now(self):
-        if self.cuda:
-            event = torch.cuda.Event(enable_timing=True)
-            event.record()
-            return event
-        return time.perf_counter()
-
-    def seconds(self, start, end) -> float:
-        if self.cuda:
-            return start.elapsed_time(end) / 1000.0
-        return end - start
-
-
-class _NoModuleTracking:
-    """Stands in for FlopCounterMode's ModuleTracker: every FLOP is counted as "Global"."""
-
-    parents = {"Global"}
-
-    def __enter__(self) -> _NoModuleTracking:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-class _TotalFlopCounter(FlopCounterMode):
-    """FlopCounterMode counting only the total. Its per-module tracker installs backward hooks
-    that make ``torch.autograd.grad`` inside a loss fail ("A leaf node was passed to
-    _will_engine_execute_node"), which gradient penalties (WGAN-GP) need."""
-
-    def __init__(self) -> None:
-        super().__init__(display=False)
-        self.mod_tracker = _NoModuleTracking()
-
-
-def _autocast(device: torch.device, precision: str):
-    if precision == "bf16":
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
-@contextlib.contextmanager
-def cpu_threads(n: int | None, device: torch.device):
-    """Run the block with ``n`` intra-op CPU threads (``None``, or not on CPU: unchanged)."""
-    if n is None or device.type != "cpu":
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+__all__ = [
+    "COMPILE_MODES",
+    "PRECISIONS",
+    "ResumeError",
+    "TrainConfig",
+    "TrainResult",
+    "cpu_threads",
+    "from_unit",
+    "generate",
+    "history_size",
+    "make_optimizer",
+    "precision_autocast",
+    "progress_bar",
+    "result",
+    "to_layout",
+    "to_unit",
+    "train",
+    "uses_channels_last",
+]
 
 
 class ResumeError(Exception):
@@ -246,7 +117,7 @@ def train(
     tiny models (the 2-D MLPs) are many times faster on one thread than on several, which only
     add synchronisation (and stall whenever another process holds a core).
     """
-    with cpu_threads(getattr(G, "cpu_threads", None), config.device):
+    with cpu_threads(pair_defaults(G).cpu_threads, config.device):
         return _train(
             G,
             D,
@@ -294,7 +165,7 @@ def _train(
     # Per-step losses stay on the device; read back only at log points (no per-step host sync).
     d_hist = torch.full((history_size(config),), math.nan, device=device)
     g_hist = torch.full((history_size(config),), math.nan, device=device)
-    progress = _Progress()
+    progress = Progress()
 
     # -- resume: continue exactly where a checkpoint left off -------------------------------------
     if resume is not None:
@@ -312,7 +183,7 @@ def _train(
                 )
             d_hist.copy_(resume["d_hist"])
             g_hist.copy_(resume["g_hist"])
-            progress = _Progress(**resume["progress"])
+            progress = Progress(**resume["progress"])
             # last: nothing above may draw random numbers after the states are back
             set_rng_state(resume["rng"], noise=noise, data=data_rng)
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
@@ -340,9 +211,9 @@ def _train(
         x = from_unit(next_batch(), G.output_range)
         return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
-    clock = _Clock(device)
+    clock = Clock(device)
     marks: list[tuple] = []  # (start, after D phase, after G phase) of each timed step
-    autocast = _autocast(device, config.precision)
+    autocast = precision_autocast(device, config.precision)
     bar = progress_bar(config, initial=first)
     start = time.perf_counter()
     train_s_before = progress.train_s  # training seconds of earlier starts
@@ -352,11 +223,11 @@ def _train(
         return train_s_before + time.perf_counter() - start - paused
 
     def save() -> None:
-        _fold_timings(marks, clock, progress, device)
+        fold_timings(marks, clock, progress, device)
         progress.train_s = elapsed()
         checkpoint(state())
 
-    flops = _TotalFlopCounter()
+    flops = TotalFlopCounter()
     steps_left = range(first, config.steps) if progress.status == "ok" else range(0)
     for step in steps_left:
         counting = step == 0  # count the FLOPs of the first (untimed) iteration
@@ -402,7 +273,7 @@ def _train(
 
         # -- log point: losses onto the curves; NaN/Inf in a loss or a weight ends the cell -------
         if progress.step % config.log_every == 0 or progress.step == config.steps:
-            if not _log_point(progress, d_hist, g_hist, lambda: _all_finite((G, D)), elapsed()):
+            if not log_point(progress, d_hist, g_hist, lambda: all_finite((G, D)), elapsed()):
                 break
             bar.set_postfix(d=f"{progress.final_d_loss:.3f}", g=f"{progress.final_g_loss:.3f}")
         # -- evaluation during training (FID curves), excluded from timing -----------------------
@@ -433,125 +304,8 @@ def _train(
 
     # -- wrap-up: timings, and the final checkpoint (the trained models; a run killed before its
     #    results are written resumes here and trains no further) ---------------------------------
-    _fold_timings(marks, clock, progress, device)
+    fold_timings(marks, clock, progress, device)
     train_s = elapsed()
     if checkpoint is not None and progress.step > first:
         save()
     return result(progress, progress, config, train_s, resumed_from=first)
-
-
-def progress_bar(config: TrainConfig, initial: int = 0) -> tqdm:
-    """The cell's tqdm bar: off unless ``config.progress`` and stderr is a terminal."""
-    return tqdm(
-        total=config.steps,
-        initial=initial,
-        desc=config.description,
-        disable=not (config.progress and sys.stderr.isatty()),
-        leave=False,
-        dynamic_ncols=True,
-    )
-
-
-def result(
-    progress: _Progress,
-    timing: _Progress,
-    config: TrainConfig,
-    train_s: float,
-    resumed_from: int = 0,
-    share: int = 1,
-) -> TrainResult:
-    """A run's :class:`TrainResult`: outcome, losses and curves from ``progress``, timings from
-    ``timing`` (the same object for one cell; the pack's shared sums for ``share`` seeds trained
-    together, whose images/s is the aggregate divided by ``share``)."""
-    timed, n_critic = timing.timed_steps, config.hp.n_critic
-    return TrainResult(
-        status=progress.status,
-        diverged_at=progress.diverged_at,
-        diverged_reason=progress.diverged_reason,
-        steps_done=progress.step,
-        resumed_from=resumed_from,
-        final_d_loss=progress.final_d_loss,
-        final_g_loss=progress.final_g_loss,
-        train_images_per_s=config.batch_size * timed / timing.step_s / share if timed else math.nan,
-        d_step_ms=1000.0 * timing.d_s / (timed * n_critic) if timed else math.nan,
-        g_step_ms=1000.0 * timing.g_s / timed if timed else math.nan,
-        train_s=train_s,
-        gflop_per_step=progress.gflop_per_step,
-        curves=list(progress.curves),
-    )
-
-
-def history_size(config: TrainConfig) -> int:
-    """Length of the per-step loss buffers: the steps between two log points (the losses are
-    read back, and checked for NaN, only there), so memory does not grow with ``--steps``."""
-    return max(1, min(int(config.log_every), int(config.steps)))
-
-
-def _log_point(
-    progress: _Progress,
-    d_hist: Tensor,
-    g_hist: Tensor,
-    weights_finite: Callable[[], bool],
-    wall_s: float,
-) -> bool:
-    """Put the window since the last log point (up to ``progress.step``) on the curves; False
-    (and status diverged) if a loss in it, or a weight now (``weights_finite()``), is NaN or
-    Inf."""
-    start = progress.logged % len(d_hist)  # log points fall on multiples of the buffer's size
-    window = slice(start, start + progress.step - progress.logged)
-    d_win, g_win = d_hist[window].cpu(), g_hist[window].cpu()
-    bad = ~(torch.isfinite(d_win) & torch.isfinite(g_win))
-    if bad.any():
-        at = int(bad.nonzero()[0, 0])
-        progress.diverged_at = progress.logged + at + 1
-        progress.diverged_reason = "d_loss" if not torch.isfinite(d_win[at]) else "g_loss"
-    elif not weights_finite():
-        progress.diverged_at = progress.step  # first seen here; losses were still finite
-        progress.diverged_reason = "parameters"
-    if progress.diverged_at is not None:
-        progress.status = "diverged"
-        return False
-    step = progress.step
-    progress.curves += [
-        (step, "d_loss", float(d_win.mean())),
-        (step, "g_loss", float(g_win.mean())),
-        (step, "wall_s", wall_s),
-        (step, "train_gflop", step * progress.gflop_per_step),
-    ]
-    progress.final_d_loss, progress.final_g_loss = float(d_win[-1]), float(g_win[-1])
-    progress.logged = step
-    return True
-
-
-def _all_finite(models: tuple[nn.Module, ...]) -> bool:
-    """Every parameter and floating-point buffer (e.g. BatchNorm statistics) finite: one sync."""
-    tensors = [t for m in models for t in (*m.parameters(), *m.buffers()) if t.is_floating_point()]
-    return bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all()) if tensors else True
-
-
-def _fold_timings(marks: list[tuple], clock: _Clock, progress: _Progress, device) -> None:
-    """Add the timed steps in ``marks`` to ``progress``'s sums (so checkpoints carry them)."""
-    if not marks:
-        return
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)  # CUDA events must have completed before reading them
-    progress.timed_steps += len(marks)
-    progress.d_s += sum(clock.seconds(a, b) for a, b, _ in marks)
-    progress.g_s += sum(clock.seconds(b, c) for _, b, c in marks)
-    progress.step_s += sum(clock.seconds(a, c) for a, _, c in marks)
-    marks.clear()
-
-
-@torch.no_grad()
-def generate(
-    G: nn.Module, n: int, seed: int, device: torch.device, batch_size: int = 500
-) -> Tensor:
-    """``n`` samples of ``G`` in [0, 1] (CPU, float32), from noise seeded by ``seed``."""
-    G.eval()
-    noise = torch.Generator(device=device).manual_seed(seed)
-    out = []
-    for i in range(0, n, batch_size):
-        z = torch.randn((min(batch_size, n - i), G.z_dim), generator=noise, device=device)
-        out.append(to_unit(G(z), G.output_range).cpu())
-    G.train()
-    return torch.cat(out) if out else torch.empty((0, *G.output_shape))

@@ -7,7 +7,9 @@ import torch
 from ganbench import registry
 from ganbench.cli import main
 from ganbench.default_plugins.dcgan_mnist import WGAN_STEPS
-from ganbench.runner import RunSpec, auto_precision, with_defaults
+from ganbench.defaults import with_defaults
+from ganbench.devices import auto_precision
+from ganbench.spec import RunSpec
 
 FAST = ["--steps", "4", "--batch-size", "16", "--fid-samples", "0", "--log-every", "2"]
 
@@ -150,7 +152,7 @@ def test_cuda_without_gpu_is_a_clear_error(tiny_mnist, tmp_path, capsys):
 
 def test_eval_every_adds_fid_points_to_the_curves(tiny_mnist, tmp_path, monkeypatch):
     """--eval-every on tiny data: a stub evaluator counts its calls and what it scored."""
-    from ganbench.default_plugins.datasets import Mnist
+    from ganbench.default_plugins.mnist.plugin import Mnist
 
     calls = []
 
@@ -223,9 +225,9 @@ def test_default_budget_is_shared_and_covers_the_slowest_objective(losses, gener
     ],
 )
 def test_auto_precision(monkeypatch, native_bf16, dataset, generator, expected):
-    from ganbench import runner
+    from ganbench import devices
 
-    monkeypatch.setattr(runner, "cpu_has_native_bf16", lambda: native_bf16)
+    monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda: native_bf16)
     spec = with_defaults(RunSpec(losses=("wgan",), dataset=dataset, generator=generator))
     assert spec.precision == expected
     explicit = with_defaults(RunSpec(losses=("wgan",), dataset=dataset, precision="fp32"))
@@ -277,11 +279,13 @@ def test_the_default_out_is_ignored_by_git_so_a_fresh_clone_trains_and_stays_cle
     import subprocess
     from pathlib import Path
 
-    from ganbench import cli, runner
+    from ganbench import arguments, cli, runner
 
-    assert cli.DEFAULT_OUT == runner.DEFAULT_OUT and not runner.DEFAULT_OUT.startswith("results")
+    assert arguments.DEFAULT_OUT == runner.DEFAULT_OUT and not runner.DEFAULT_OUT.startswith(
+        "results"
+    )
     assert RunSpec(losses=("minimax",)).out == Path(runner.DEFAULT_OUT)
-    assert cli._parser().parse_args(["run"]).out == Path(runner.DEFAULT_OUT)
+    assert cli.build_parser().parse_args(["run"]).out == Path(runner.DEFAULT_OUT)
     root = Path(__file__).resolve().parents[1]
     if not (root / ".git").exists():
         pytest.skip("not a git checkout")

@@ -171,7 +171,8 @@ def test_bad_ema_and_epochs_are_one_line(tiny_mnist, tmp_path, capsys, args, mes
 
 
 def test_with_defaults_is_idempotent_for_an_epoch_budget(tiny_mnist):
-    from ganbench.runner import RunSpec, with_defaults
+    from ganbench.defaults import with_defaults
+    from ganbench.spec import RunSpec
 
     spec = with_defaults(RunSpec(losses=("minimax",), epochs=2, data_dir=tiny_mnist))
     assert spec.steps == round(2 * 256 / spec.batch_size) and spec.epochs is None

@@ -188,7 +188,7 @@ def test_a_generator_file_that_does_not_fit_is_a_clear_error(tmp_path):
 
 def test_an_evaluator_score_named_like_a_row_column_fails_its_cell(tiny_mnist, tmp_path, capsys):
     """A dataset plugin's metric called ``precision`` would overwrite the training precision."""
-    from ganbench.default_plugins.datasets import Mnist
+    from ganbench.default_plugins.mnist.plugin import Mnist
 
     class Clashing:
         n_samples = 8

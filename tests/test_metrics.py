@@ -18,9 +18,10 @@ import scipy.linalg
 import torch
 from torch import Tensor, nn
 
-from ganbench import backbones as bb
+from ganbench.default_plugins.mnist import backbones as bb
+from ganbench.default_plugins.mnist import classifier, inception
+from ganbench.default_plugins.mnist.evaluation import IS_SEED, ImageEvaluator
 from ganbench.errors import GanbenchError
-from ganbench.evaluation import IS_SEED, ImageEvaluator
 from ganbench.metrics import class_coverage, frechet_distance, gaussian_stats, inception_score
 
 _REAL_CACHE = os.environ.get("GANBENCH_CACHE") or str(Path.home() / ".cache" / "ganbench")
@@ -196,7 +197,7 @@ def count_trainings(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(bb, "train_classifier", counting)
+    monkeypatch.setattr(classifier, "train_classifier", counting)
     return calls
 
 
@@ -232,7 +233,7 @@ def test_classifier_cache_reused_and_invalidated(
     _load(tmp_path, "data-B")
     assert len(count_trainings) == 2
 
-    monkeypatch.setattr(bb, "CLASSIFIER_VERSION", bb.CLASSIFIER_VERSION + "+test")
+    monkeypatch.setattr(classifier, "CLASSIFIER_VERSION", bb.CLASSIFIER_VERSION + "+test")
     _load(tmp_path, "data-B")
     assert len(count_trainings) == 3, "version tag changed: retrained"
     _load(tmp_path, "data-B")
@@ -364,7 +365,7 @@ def test_inception_offline_without_weights_fails_early_in_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, count_trainings: list[int]
 ) -> None:
     pytest.importorskip("torch_fidelity")
-    monkeypatch.setattr(bb, "INCEPTION_URL", "http://127.0.0.1:9/weights-inception.pth")
+    monkeypatch.setattr(inception, "INCEPTION_URL", "http://127.0.0.1:9/weights-inception.pth")
     with pytest.raises(GanbenchError) as e:
         bb.check_backbone("inception", None)
     message = str(e.value)
@@ -380,7 +381,7 @@ def test_inception_offline_without_weights_fails_early_in_one_line(
 def test_inception_without_torch_fidelity_says_what_to_install(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(bb, "_torch_fidelity_available", lambda: False)
+    monkeypatch.setattr(inception, "_torch_fidelity_available", lambda: False)
     with pytest.raises(GanbenchError, match="pip install torch-fidelity"):
         bb.check_backbone("inception", None)
 
@@ -425,7 +426,7 @@ def test_inception_evaluator_end_to_end(tmp_path: Path, random_inception_weights
 
 @pytest.mark.slow
 def test_real_classifier_reaches_99_percent_and_floor_is_sane(tmp_path: Path) -> None:
-    from ganbench.mnist import load_mnist
+    from ganbench.default_plugins.mnist.data import load_mnist
 
     real_data = Path(_REAL_CACHE) / "mnist-v1.pt"  # read-only: saves a download
     if real_data.exists():

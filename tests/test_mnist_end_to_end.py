@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from ganbench.cli import main
-from ganbench.runner import auto_eval_every
+from ganbench.defaults import auto_eval_every
 
 REAL_CACHE = os.environ.get("GANBENCH_CACHE") or str(Path.home() / ".cache" / "ganbench")
 

@@ -86,7 +86,8 @@ def test_bn_pair_differs_from_the_article_only_by_batchnorm_and_tanh():
 
 
 def test_bn_pair_carries_dcgan_adam_for_logistic_losses_and_wgan_keeps_its_paper():
-    from ganbench.runner import RunSpec, hyperparams_for
+    from ganbench.defaults import hyperparams_for
+    from ganbench.spec import RunSpec
 
     G = registry.get_generator("dcgan-mnist-bn").factory()
     spec = RunSpec(losses=("minimax",))

@@ -99,7 +99,7 @@ def test_loss_params_reach_only_the_losses_that_declare_them(tiny_mnist, tmp_pat
 
 
 def test_a_failing_sample_picture_keeps_the_cell_and_its_scores(tiny_mnist, tmp_path, monkeypatch):
-    from ganbench.default_plugins.datasets import Mnist
+    from ganbench.default_plugins.mnist.plugin import Mnist
 
     def broken(self, samples, path):
         raise FileNotFoundError(f"{path.parent} does not exist")

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from ganbench.datasets import Dataset, EvalOptions, Evaluator
+from ganbench.files import atomic_write_with
 from ganbench.hookspecs import hookimpl
 from ganbench.mode_metrics import ModeCoverageEvaluator
 
@@ -66,8 +67,6 @@ class GaussianMixture2D(Dataset):
 
     def save_samples(self, samples: Tensor, path: Path) -> None:
         """A scatter plot of ``samples`` over the true centres, on fixed axes (PNG)."""
-        from ganbench.results import atomic_write_with
-
         atomic_write_with(path, lambda tmp: scatter_png(samples, self.centres, self.title, tmp))
 
 

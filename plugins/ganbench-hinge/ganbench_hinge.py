@@ -8,8 +8,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ganbench import losses as L
-from ganbench.hookspecs import hookimpl
+from ganbench import Hyperparams, Loss, hookimpl
 
 __version__ = "0.1.0"
 
@@ -24,7 +23,7 @@ def hinge_g_loss(fake_scores: Tensor) -> Tensor:
     return -fake_scores.mean()
 
 
-class Hinge(L.Loss):
+class Hinge(Loss):
     """Hinge loss: Miyato et al. 2018, "Spectral Normalization for Generative Adversarial
     Networks" (SNGAN, eqs. 16-17), also used by Brock et al. 2019 (BigGAN).
 
@@ -35,7 +34,7 @@ class Hinge(L.Loss):
     discriminator, which the model pair decides (``dcgan-mnist`` has none).
     """
 
-    defaults = L.Hyperparams(
+    defaults = Hyperparams(
         optimizer_g="adam",
         optimizer_d="adam",
         lr_g=2e-4,

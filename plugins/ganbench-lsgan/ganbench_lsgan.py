@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from ganbench import losses as L
-from ganbench.hookspecs import hookimpl
+from ganbench import Hyperparams, Loss, hookimpl
 
 __version__ = "0.1.0"
 
@@ -23,7 +22,7 @@ def least_squares_g_loss(fake_scores: Tensor, c: float) -> Tensor:
     return 0.5 * (fake_scores - c).pow(2).mean()
 
 
-class LSGAN(L.Loss):
+class LSGAN(Loss):
     """LSGAN: Mao et al. 2017, "Least Squares Generative Adversarial Networks" (ICCV).
 
     D minimises ``1/2 E[(D(x) - b)^2] + 1/2 E[(D(G(z)) - a)^2]`` and G minimises
@@ -35,7 +34,7 @@ class LSGAN(L.Loss):
     experiments used ``lr = 1e-3``).
     """
 
-    defaults = L.Hyperparams(
+    defaults = Hyperparams(
         optimizer_g="adam",
         optimizer_d="adam",
         lr_g=2e-4,

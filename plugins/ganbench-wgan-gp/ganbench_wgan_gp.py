@@ -8,8 +8,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ganbench import losses as L
-from ganbench.hookspecs import hookimpl
+from ganbench import Hyperparams, Loss, hookimpl
+from ganbench import losses as L  # the pure math functions of the built-in objectives
 
 __version__ = "0.1.0"
 
@@ -29,7 +29,7 @@ def gradient_penalty(D: nn.Module, real: Tensor, fake: Tensor, eps: Tensor) -> T
         return (norm - 1).pow(2).mean()
 
 
-class WGANGP(L.Loss):
+class WGANGP(Loss):
     """WGAN-GP: Gulrajani et al. 2017, "Improved Training of Wasserstein GANs", Algorithm 1.
 
     Critic loss ``E D(G(z)) - E D(x) + λ E[(||∇_x̂ D(x̂)||_2 - 1)^2]`` with
@@ -42,7 +42,7 @@ class WGANGP(L.Loss):
     critic has none.
     """
 
-    defaults = L.Hyperparams(
+    defaults = Hyperparams(
         optimizer_g="adam",
         optimizer_d="adam",
         lr_g=1e-4,

@@ -1,49 +1,22 @@
-"""Feature extractors ("backbones") that FID and IS are computed on.
-
-Two backbones exist:
-
-``mnist-classifier`` (default)
-    A LeNet-style CNN, ``standardise -> conv 3x3 32 -> relu -> maxpool 2 -> conv 3x3 64 -> relu ->
-    maxpool 2 -> dense 128 -> relu -> dense 10``, trained by ganbench on the MNIST training split
-    the first time it is needed (fixed seed, fixed batch order, deterministic algorithms), cached at
-    ``<cache_dir>/mnist-classifier-v1.pt`` with its test accuracy, the checksum of the data it was
-    trained on, a version tag and a sha256 of its weights. FID uses its penultimate activations
-    (128 features, after the ReLU), IS its 10 logits.
-
-``inception``
-    torchmetrics' standard InceptionV3 (``NoTrainInceptionV3``: torch-fidelity's port of the
-    TensorFlow FID network), with the 2048-d pool features for FID and the 1008 unbiased logits for
-    IS, exactly as torchmetrics' ``FrechetInceptionDistance`` / ``InceptionScore`` defaults use
-    them. Weights come from ``--inception-weights PATH`` or torch's hub cache, downloaded there
-    when the internet is reachable; offline without them :func:`check_backbone` fails with one line.
-
-Every backbone takes images as floats in ``[0, 1]`` of shape ``(B, 1, H, W)`` and returns
-``(features, logits)`` from :meth:`features_and_logits`.
+"""The ``mnist-classifier`` backbone: a LeNet-style CNN trained by ganbench on the MNIST training
+split the first time it is needed (fixed seed, fixed batch order, deterministic algorithms) and
+cached at ``<cache_dir>/mnist-classifier-v1.pt`` with its test accuracy, the checksum of the data
+it was trained on, a version tag and a sha256 of its weights (see :mod:`.backbones`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import difflib
 import hashlib
-import os
-import socket
-import sys
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ganbench.errors import GanbenchError
-
-Log = Callable[[str], None]
-
-BACKBONES: tuple[str, ...] = ("inception", "mnist-classifier")
-DEFAULT_BACKBONE = "mnist-classifier"
+from ganbench.default_plugins.mnist import Log, log_stderr
+from ganbench.files import atomic_save, cache_dir, file_lock
 
 #: The classifier's recipe. Change it (and this tag) together: a cached classifier whose tag differs
 #: is retrained.
@@ -60,49 +33,6 @@ CLASSIFIER_MAX_LR = 3e-3
 #: The accuracy the issue asks of the classifier on the MNIST test split.
 MIN_CLASSIFIER_ACCURACY = 0.99
 
-INCEPTION_URL = (
-    "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"
-    "weights-inception-2015-12-05-6726825d.pth"
-)
-INCEPTION_FILENAME = "weights-inception-2015-12-05-6726825d.pth"
-INCEPTION_HASH_PREFIX = "6726825d"
-INCEPTION_DOWNLOAD_TIMEOUT_S = 30.0
-
-
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def cache_dir() -> Path:
-    """ganbench's cache folder: ``ganbench.mnist.cache_dir()`` where that exists, else
-    ``$GANBENCH_CACHE`` or ``~/.cache/ganbench``, read at call time."""
-    try:
-        from ganbench.mnist import cache_dir as _mnist_cache_dir  # type: ignore[attr-defined]
-    except ImportError:
-        env = os.environ.get("GANBENCH_CACHE")
-        return Path(env).expanduser() if env else Path.home() / ".cache" / "ganbench"
-    return Path(_mnist_cache_dir())
-
-
-def atomic_save(obj: Any, path: Path) -> None:
-    """``torch.save(obj)`` to ``path`` atomically: temp file in the same folder, fsync, replace."""
-    from ganbench.results import atomic_write_with
-
-    atomic_write_with(path, lambda tmp: torch.save(obj, tmp))
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    """Serialise training/extraction of one cache file across processes (no-op without filelock)."""
-    try:
-        from filelock import FileLock
-    except ImportError:  # pragma: no cover - filelock is a dependency
-        yield
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(path) + ".lock"):
-        yield
-
 
 def state_sha256(state_dict: dict[str, Tensor]) -> str:
     """sha256 over a state dict: for each key in sorted order, its name, dtype, shape and bytes."""
@@ -114,32 +44,6 @@ def state_sha256(state_dict: dict[str, Tensor]) -> str:
         h.update(str(tuple(t.shape)).encode())
         h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-class Backbone(Protocol):
-    """What the evaluator needs of a feature extractor."""
-
-    name: str
-    num_features: int
-    weights_sha256: str  # identifies the weights, part of every cache key built on its features
-    max_batch: int
-
-    def features_and_logits(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """``x``: floats in [0, 1], ``(B, 1, H, W)``. Returns ``(B, num_features)`` features and
-        ``(B, K)`` logits from one forward pass."""
-        ...
-
-
-# --------------------------------------------------------------------------- mnist-classifier
 
 
 class MnistClassifier(nn.Module):
@@ -222,7 +126,7 @@ def train_classifier(
     ``torch.manual_seed(seed)`` inside a forked RNG (the caller's RNG state is untouched) and with
     ``torch.use_deterministic_algorithms(True, warn_only=True)`` for the duration.
     """
-    log = log or _stderr
+    log = log or log_stderr
     device = torch.device(device)
     n = len(train_images)
     steps_per_epoch = max(1, (n + batch_size - 1) // batch_size)
@@ -307,9 +211,9 @@ def load_classifier(
     checksum and weights checksum all match, else trained with :func:`train_classifier` and
     cached atomically. Says on ``log`` (default stderr) where it came from and its test accuracy.
     Returned in eval mode on ``device``, with ``test_accuracy``, ``weights_sha256``, ``source``."""
-    log = log or _stderr
+    log = log or log_stderr
     path = classifier_cache_path(directory)
-    with _file_lock(path):
+    with file_lock(path):
         record, why = _read_cached_classifier(path, data_checksum, epochs)
         if record is not None:
             model = MnistClassifier()
@@ -360,162 +264,3 @@ def load_classifier(
         )
     # channels_last: about 1.5x faster convolutions on CPU (oneDNN); same weights and outputs.
     return model.to(device).to(memory_format=torch.channels_last).eval().requires_grad_(False)
-
-
-# --------------------------------------------------------------------------- inception
-
-
-def _torch_fidelity_available() -> bool:
-    try:
-        import torch_fidelity  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def inception_hub_path() -> Path:
-    """Where torch's hub cache keeps torch-fidelity's InceptionV3 weights (``$TORCH_HOME``)."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_FILENAME
-
-
-def _download_inception_weights(dest: Path, url: str | None = None) -> None:
-    """Download the weights (default ``INCEPTION_URL``) into ``dest`` (hash-prefix checked, atomic)
-    with a socket timeout."""
-    url = url or INCEPTION_URL
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(INCEPTION_DOWNLOAD_TIMEOUT_S)
-    try:
-        torch.hub.download_url_to_file(
-            url, str(dest), hash_prefix=INCEPTION_HASH_PREFIX, progress=False
-        )
-    finally:
-        socket.setdefaulttimeout(previous)
-
-
-def _one_line(error: BaseException) -> str:
-    return " ".join(f"{type(error).__name__}: {error}".split())
-
-
-def resolve_inception_weights(inception_weights: Path | str | None, log: Log | None = None) -> Path:
-    """The InceptionV3 weights file to use, or a one-line :class:`GanbenchError` saying what to
-    supply. Order: ``inception_weights``; torch's hub cache; a download into the hub cache."""
-    log = log or _stderr
-    if not _torch_fidelity_available():
-        raise GanbenchError(
-            "Backbone 'inception' needs the torch-fidelity package: pip install torch-fidelity "
-            "(and, offline, --inception-weights PATH)"
-        )
-    if inception_weights is not None:
-        path = Path(inception_weights).expanduser()
-        if not path.is_file():
-            raise GanbenchError(
-                f"--inception-weights {path}: no such file (supply torch-fidelity's "
-                f"{INCEPTION_FILENAME}, from {INCEPTION_URL})"
-            )
-        return path
-    path = inception_hub_path()
-    if path.is_file():
-        return path
-    log(f"inception: downloading {INCEPTION_URL} to {path}")
-    try:
-        _download_inception_weights(path)
-    except Exception as e:  # noqa: BLE001 - any failure means: supply the file yourself
-        raise GanbenchError(
-            f"Backbone 'inception' needs InceptionV3 weights and they could not be downloaded "
-            f"({_one_line(e)}); supply --inception-weights PATH (torch-fidelity's "
-            f"{INCEPTION_FILENAME}, from {INCEPTION_URL})"
-        ) from e
-    return path
-
-
-def _validate_inception_state(path: Path) -> None:
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001
-        raise GanbenchError(f"--inception-weights {path}: unreadable ({_one_line(e)})") from e
-    fc = state.get("fc.weight") if isinstance(state, dict) else None
-    if not isinstance(fc, Tensor) or tuple(fc.shape) != (1008, 2048):
-        raise GanbenchError(
-            f"--inception-weights {path}: not torch-fidelity InceptionV3 weights (a state dict "
-            f"with fc.weight of shape (1008, 2048), like {INCEPTION_FILENAME})"
-        )
-
-
-class InceptionBackbone(nn.Module):
-    """torchmetrics' ``NoTrainInceptionV3``: 2048-d pool features and 1008 unbiased logits.
-
-    Grayscale is tiled to three channels and ``[0, 1]`` floats become uint8 by
-    ``round(255 x)`` (torchmetrics' ``normalize=True`` truncates, ``(255 x).byte()``; rounding
-    makes real uint8 images round-trip exactly). Resizing to 299x299 uses torch-fidelity's
-    TensorFlow-1-compatible bilinear interpolation (``antialias=False``), as the reference FID
-    implementation does (for 28 -> 299 upsampling anti-aliasing would not apply anyway).
-    """
-
-    name = "inception"
-    num_features = 2048
-    max_batch = 50
-
-    def __init__(self, weights_path: Path) -> None:
-        super().__init__()
-        from torchmetrics.image.fid import NoTrainInceptionV3
-
-        self.net = NoTrainInceptionV3(
-            name="inception-v3-compat",
-            features_list=["2048", "logits_unbiased"],
-            feature_extractor_weights_path=str(weights_path),
-            antialias=False,
-        )
-        self.weights_sha256 = file_sha256(weights_path)
-        self.source = str(weights_path)
-        self.requires_grad_(False).eval()
-
-    def features_and_logits(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """``(features (B, 2048), logits (B, 1008))`` of ``x`` in [0, 1], ``(B, 1 or 3, H, W)``."""
-        if x.shape[1] == 1:
-            x = x.expand(-1, 3, -1, -1)
-        u8 = (x * 255).round_().clamp_(0, 255).to(torch.uint8)
-        features, logits = self.net._torch_fidelity_forward(u8)
-        return features.reshape(len(x), -1), logits.reshape(len(x), -1)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Pool features ``(B, 2048)``."""
-        return self.features_and_logits(x)[0]
-
-
-def load_inception(
-    inception_weights: Path | str | None = None,
-    *,
-    device: str | torch.device = "cpu",
-    log: Log | None = None,
-) -> InceptionBackbone:
-    """The ``inception`` backbone on ``device`` (see :func:`resolve_inception_weights`)."""
-    log = log or _stderr
-    path = resolve_inception_weights(inception_weights, log)
-    _validate_inception_state(path)
-    backbone = InceptionBackbone(path).to(device)
-    log(f"inception: InceptionV3 weights from {path} (sha256 {backbone.weights_sha256[:12]})")
-    return backbone
-
-
-# --------------------------------------------------------------------------- names
-
-
-def unknown_backbone_error(name: str) -> GanbenchError:
-    """``Unknown backbone 'x'. Did you mean 'y'? Available: inception, mnist-classifier``."""
-    close = difflib.get_close_matches(name, BACKBONES, n=1)
-    hint = f" Did you mean '{close[0]}'?" if close else ""
-    return GanbenchError(f"Unknown backbone '{name}'.{hint} Available: {', '.join(BACKBONES)}")
-
-
-def check_backbone(
-    name: str, inception_weights: Path | str | None = None, log: Log | None = None
-) -> None:
-    """Fail early (before any training) with a one-line :class:`GanbenchError` when ``name`` is
-    unknown or, for ``inception``, when torch-fidelity or the weights cannot be had (this may
-    download the weights into torch's hub cache). ``mnist-classifier`` is always available: it is
-    trained on first use."""
-    if name not in BACKBONES:
-        raise unknown_backbone_error(name)
-    if name == "inception":
-        _validate_inception_state(resolve_inception_weights(inception_weights, log))

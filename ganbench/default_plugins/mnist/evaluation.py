@@ -1,12 +1,12 @@
 """FID, IS, KID, precision/recall, density/coverage and mode coverage of generated images,
 against the MNIST test split.
 
-:class:`ImageEvaluator` runs one backbone (see :mod:`ganbench.backbones`) over each batch once and
+:class:`ImageEvaluator` runs one backbone (see :mod:`.backbones`) over each batch once and
 feeds its outputs to torchmetrics' ``FrechetInceptionDistance`` (features, statistics in float64)
 and ``InceptionScore`` (logits, 10 splits), both given the backbone as an injected ``feature``
-module. Mode coverage (:func:`ganbench.metrics.class_coverage`) always comes from the
-``mnist-classifier``'s argmax, also under the ``inception`` backbone, whose 1008 ImageNet classes
-say nothing about digits.
+module (:mod:`.heads`). Mode coverage (:func:`ganbench.metrics.class_coverage`) always comes
+from the ``mnist-classifier``'s argmax, also under the ``inception`` backbone, whose 1008 ImageNet
+classes say nothing about digits.
 
 The real side of FID is the first ``min(fid_samples, len(test))`` images of the test split. Its
 sums (``sum f``, ``sum f f^T``, ``N``: torchmetrics' ``real_features_*`` states) are computed once
@@ -17,8 +17,8 @@ extracts its generated samples' features. The test split's IS and coverage are c
 KID (torchmetrics' ``KernelInceptionDistance``, polynomial kernel, ``kid_subsets`` subsets of
 ``kid_subset_size``), improved precision/recall (k = 3) and density/coverage (k = 5) need the real
 features themselves, not their sums: those of the same test images are cached beside the sums
-(``fid-feats-*.pt``). All of them are computed on the backbone's features, the ones FID uses
-(:mod:`ganbench.metrics`; docs/metrics.md says what each one means).
+(``fid-feats-*.pt``) and scored by :mod:`.manifold`. All of them are computed on the backbone's
+features, the ones FID uses (:mod:`ganbench.metrics`; docs/metrics.md says what each one means).
 
 IS shuffles its rows before splitting (torchmetrics does); ganbench seeds that shuffle
 (``IS_SEED``) in a forked RNG, so IS is reproducible and the caller's RNG untouched.
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import time
 import warnings
 from collections.abc import Iterator
@@ -36,28 +35,24 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor, nn
-from torch.nn import functional as F
+from torch import Tensor
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.inception import InceptionScore
-from torchmetrics.image.kid import KernelInceptionDistance
 
-from ganbench import backbones as bb
-from ganbench.metrics import (
-    DC_K,
-    PR_K,
-    class_coverage,
-    density_coverage,
-    knn_radii,
-    precision_recall,
+from ganbench import files
+from ganbench.default_plugins.mnist import Log, log_stderr
+from ganbench.default_plugins.mnist import backbones as bb
+from ganbench.default_plugins.mnist.heads import Head, SharedForward
+from ganbench.default_plugins.mnist.manifold import (
+    KID_SUBSET_SIZE,
+    KID_SUBSETS,
+    MANIFOLD_METRICS,
+    ManifoldMetrics,
 )
-from ganbench.results import atomic_write_bytes
+from ganbench.metrics import class_coverage
 
 IS_SPLITS = 10
 IS_SEED = 0
-KID_SEED = 0  # KID draws its subsets at random: seeded in a forked RNG, like IS
-KID_SUBSETS = 100  # torchmetrics' (and torch-fidelity's) defaults
-KID_SUBSET_SIZE = 1000
 REFERENCE_FORMAT = 1
 FEATURES_FORMAT = 1
 FLOOR_FORMAT = 2  # 2: with KID, precision/recall and density/coverage (unit-length features)
@@ -75,53 +70,6 @@ METRICS = (
     "density_k5",
     "coverage_k5",
 )
-#: precision/recall and density/coverage are computed on the backbone's features scaled to unit
-#: length. On the raw mnist-classifier features a dozen low-norm real outliers have k-NN balls
-#: that hold most of any off-manifold cloud: uniform noise scored precision 0.83 and density
-#: 0.40 there (real training digits: 0.85, 0.90); on unit-length features noise scores 0.14 and
-#: 0.04, real digits 0.86 (docs/metrics.md). KID, like FID, uses the raw features.
-MANIFOLD_METRICS = ("kid", "kid_std", "precision_k3", "recall_k3", "density_k5", "coverage_k5")
-
-
-class _SharedForward:
-    """Runs the backbone (and the coverage classifier) once per batch, remembering the last batch,
-    so the FID and IS heads fed the same tensor share one forward pass."""
-
-    def __init__(self, backbone: bb.Backbone, classifier: bb.MnistClassifier) -> None:
-        self.backbone = backbone
-        self.classifier = classifier
-        self._input: Tensor | None = None
-        self._output: tuple[Tensor, Tensor, Tensor] | None = None
-
-    def __call__(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        if x is not self._input or self._output is None:
-            with torch.no_grad():
-                features, logits = self.backbone.features_and_logits(x)
-                if self.classifier is self.backbone:
-                    class_logits = logits
-                else:
-                    class_logits = self.classifier.logits(x)
-            self._input, self._output = x, (features, logits, class_logits)
-        return self._output
-
-    def clear(self) -> None:
-        self._input = self._output = None
-
-
-class _Head(nn.Module):
-    """The module injected into a torchmetrics metric: one output of :class:`_SharedForward`, in
-    float64. The backbone is held by a plain object, not as a submodule, so the metric's
-    ``set_dtype(torch.float64)`` converts the statistics but leaves the backbone in float32."""
-
-    def __init__(self, shared: _SharedForward, index: int, num_features: int | None = None):
-        super().__init__()
-        self.shared = shared
-        self.index = index
-        if num_features is not None:
-            self.num_features = num_features  # read by FrechetInceptionDistance
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.shared(x)[self.index].double()
 
 
 def _key_hash(*parts: str) -> str:
@@ -153,7 +101,7 @@ class ImageEvaluator:
         device: str | torch.device = "cpu",
         cache_dir: Path | None = None,
         inception_weights: Path | None = None,
-        log: bb.Log | None = None,
+        log: Log | None = None,
         batch_size: int = 500,
         classifier_epochs: int = bb.CLASSIFIER_EPOCHS,
         kid_subsets: int = KID_SUBSETS,
@@ -175,11 +123,11 @@ class ImageEvaluator:
         )
         self.kid_subsets = int(kid_subsets)
         self.kid_subset_size = int(kid_subset_size)
-        self.log: bb.Log = log or bb._stderr
+        self.log: Log = log or log_stderr
         self.backbone_name = backbone
         self.fid_samples = self.n_samples = int(fid_samples)
         self.device = torch.device(device)
-        self.cache_dir = Path(cache_dir) if cache_dir is not None else bb.cache_dir()
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else files.cache_dir()
         self.data_checksum = data_checksum
         self.train_images = train_images
         self.test_images = test_images
@@ -201,16 +149,16 @@ class ImageEvaluator:
             self.backbone = self.classifier
         self.batch_size = max(1, min(batch_size, self.backbone.max_batch))
 
-        self._shared = _SharedForward(self.backbone, self.classifier)
+        self._shared = SharedForward(self.backbone, self.classifier)
         self._fid = FrechetInceptionDistance(
-            feature=_Head(self._shared, 0, self.backbone.num_features),
+            feature=Head(self._shared, 0, self.backbone.num_features),
             reset_real_features=False,
             normalize=False,
         )
         self._fid.set_dtype(torch.float64)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
-            self._is = InceptionScore(feature=_Head(self._shared, 1), splits=IS_SPLITS)
+            self._is = InceptionScore(feature=Head(self._shared, 1), splits=IS_SPLITS)
         self._fid.to(self.device)
         self._is.to(self.device)
 
@@ -220,8 +168,7 @@ class ImageEvaluator:
         self.reference_path = self.cache_dir / f"fid-ref-{stem}.pt"
         self.features_path = self.cache_dir / f"fid-feats-{stem}.pt"
         self._real_features: Tensor | None = None
-        self._real_radii: dict[int, Tensor] = {}
-        self._real_unit: Tensor | None = None
+        self._manifold: ManifoldMetrics | None = None
         self.floor_path = self.cache_dir / f"fid-floor-{stem}-train{self.fid_samples}.json"
         self._meta = {
             "format": REFERENCE_FORMAT,
@@ -288,7 +235,7 @@ class ImageEvaluator:
         if self._real_features is not None:
             return self._real_features
         meta = {**self._meta, "format": FEATURES_FORMAT}
-        with bb._file_lock(self.features_path):
+        with files.file_lock(self.features_path):
             record = None
             if self.features_path.exists():
                 try:
@@ -305,46 +252,17 @@ class ImageEvaluator:
                     with torch.no_grad():
                         parts.append(self.backbone.features_and_logits(x)[0].float().cpu())
                 record = {**meta, "features": torch.cat(parts)}
-                bb.atomic_save(record, self.features_path)
+                files.atomic_save(record, self.features_path)
         self._real_features = record["features"].float()
         return self._real_features
 
-    def _unit_real(self) -> Tensor:
-        if self._real_unit is None:
-            self._real_unit = F.normalize(self.real_features(), dim=1)
-        return self._real_unit
-
     def _manifold_metrics(self, fake: Tensor) -> dict[str, Any]:
-        """KID (mean and std over subsets), precision/recall (k = 3), density/coverage (k = 5)
-        of generated features ``fake`` against the real ones; NaN where there are too few
-        samples (k-NN needs more than k points)."""
-        real = self.real_features()
-        fake = fake.float()
-        n = min(len(fake), len(real))
-        out: dict[str, Any] = dict.fromkeys(MANIFOLD_METRICS, math.nan)
-        size = min(self.kid_subset_size, n)
-        out.update(kid_subsets=self.kid_subsets, kid_subset_size=size)
-        if size >= 2:
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
-                kid = KernelInceptionDistance(
-                    feature=nn.Identity(), subsets=self.kid_subsets, subset_size=size
-                )
-            kid.update(real.double(), real=True)
-            kid.update(fake.double(), real=False)
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(KID_SEED)
-                kid_mean, kid_std = kid.compute()
-            out.update(kid=float(kid_mean), kid_std=float(kid_std))
-        if n > max(PR_K, DC_K):  # unit-length features: see MANIFOLD_METRICS
-            fake_u, real_u = F.normalize(fake, dim=1), self._unit_real()
-            out["precision_k3"], out["recall_k3"] = precision_recall(fake_u, real_u, PR_K)
-            if DC_K not in self._real_radii:
-                self._real_radii[DC_K] = knn_radii(real_u, DC_K)
-            out["density_k5"], out["coverage_k5"] = density_coverage(
-                fake_u, real_u, DC_K, self._real_radii[DC_K]
+        """KID, precision/recall and density/coverage of generated features ``fake``."""
+        if self._manifold is None:
+            self._manifold = ManifoldMetrics(
+                self.real_features(), self.kid_subsets, self.kid_subset_size
             )
-        return out
+        return self._manifold(fake)
 
     def _read_reference(self) -> dict[str, Any] | None:
         if not self.reference_path.exists():
@@ -361,7 +279,7 @@ class ImageEvaluator:
         return record
 
     def _load_or_compute_reference(self) -> dict[str, Any]:
-        with bb._file_lock(self.reference_path):
+        with files.file_lock(self.reference_path):
             record = self._read_reference()
             if record is not None:
                 self.reference_source = f"cache {self.reference_path}"
@@ -379,7 +297,7 @@ class ImageEvaluator:
                     "real_features_num_samples": self._fid.real_features_num_samples.cpu(),
                     **test_metrics,
                 }
-                bb.atomic_save(record, self.reference_path)
+                files.atomic_save(record, self.reference_path)
                 self.reference_source = f"computed, cached at {self.reference_path}"
                 self.log(
                     f"reference statistics: {self.backbone_name} on {self.n_ref} test images in "
@@ -432,7 +350,7 @@ class ImageEvaluator:
                 "backbone": self.backbone_name,
                 "fid_samples": n_train,
             }
-            atomic_write_bytes(self.floor_path, json.dumps(floor, indent=1).encode())
+            files.atomic_write_bytes(self.floor_path, json.dumps(floor, indent=1).encode())
         return {k: v for k, v in floor.items() if k not in ("meta", "floor_format")}
 
     def score(self, samples: Tensor) -> dict[str, Any]:

@@ -1,0 +1,254 @@
+"""The ``ganbench`` command line's arguments: one argparse parser for every subcommand."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+# a user's own results: ignored by git, so a fresh clone trains and its checkout stays clean;
+# committed studies live in results/<study>/, each with its command. Defined here, where the
+# parser (which must stay light: no torch) and ganbench.spec both read it.
+DEFAULT_OUT = "ganbench-out"
+
+
+def key_value(text: str) -> tuple[str, float]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"value of {key!r} must be a number, got {value!r}"
+        ) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from ganbench import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="ganbench", description="Benchmark GAN objectives on equal terms."
+    )
+    parser.add_argument("--version", action="version", version=f"ganbench {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="train and score every (loss, seed) cell")
+    run.add_argument("--loss", action="append", default=[], help="objective (repeatable)")
+    run.add_argument("--generator", help="default: the dataset's recommended model pair")
+    run.add_argument("--discriminator", help="default: the generator's name (its pair)")
+    run.add_argument("--dataset", default="mnist")
+    run.add_argument(
+        "--steps",
+        type=int,
+        help="generator updates per cell (default: the dataset's, or more where the model "
+        "pair says one of the run's objectives needs more, e.g. wgan on dcgan-mnist-bn)",
+    )
+    run.add_argument(
+        "--epochs",
+        type=float,
+        help="budget in passes over the training data instead of --steps (steps = epochs x "
+        "dataset size / batch size)",
+    )
+    run.add_argument(
+        "--batch-size", type=int, help="default: the model pair's (dcgan-lite: 64), else 128"
+    )
+    run.add_argument(
+        "--ema-decay",
+        type=float,
+        help="decay of the EMA generator scored beside G (fid_ema, ...); 0: none "
+        "(default: 0.999, with warm-up; see ganbench/ema.py)",
+    )
+    run.add_argument(
+        "--reuse-fake",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="the G step reuses the last D step's fake batch, as the PyTorch DCGAN example "
+        "(default: the model pair's choice; recorded in every row)",
+    )
+    run.add_argument("--seed", type=int, action="append", default=[], help="repeatable; default 0")
+    run.add_argument("--seeds", type=int, help="N: seeds 0..N-1 (added to any --seed)")
+    run.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    run.add_argument(
+        "--precision",
+        default="auto",
+        help="fp32, bf16 (autocast) or auto (default: bf16 on a CPU with native bf16 where the "
+        "dataset validated it, MNIST; fp32 elsewhere)",
+    )
+    run.add_argument(
+        "--out",
+        type=Path,
+        default=Path(DEFAULT_OUT),
+        help=f"results directory (default {DEFAULT_OUT}/, ignored by git; committed studies "
+        "live in results/<study>/)",
+    )
+    run.add_argument("--data-dir", type=Path, help="directory with the four MNIST IDX files")
+    run.add_argument("--init", help="re-initialise both models: xavier or he")
+    hp = run.add_argument_group("hyperparameter overrides (default: each loss's paper defaults)")
+    hp.add_argument("--optimizer", help="adam, rmsprop or sgd, for both models")
+    hp.add_argument("--optimizer-g")
+    hp.add_argument("--optimizer-d")
+    hp.add_argument("--lr", type=float, help="learning rate for both models")
+    hp.add_argument("--lr-g", type=float)
+    hp.add_argument("--lr-d", type=float)
+    hp.add_argument("--beta1", type=float)
+    hp.add_argument("--beta2", type=float)
+    hp.add_argument("--n-critic", type=int, help="discriminator steps per generator step")
+    hp.add_argument(
+        "--loss-param",
+        type=key_value,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="loss-specific value, e.g. clip=0.02 for wgan",
+    )
+    ev = run.add_argument_group("evaluation")
+    ev.add_argument("--fid-samples", type=int, default=10000, help="0 skips evaluation")
+    ev.add_argument("--backbone", default="mnist-classifier", help="mnist-classifier or inception")
+    ev.add_argument("--inception-weights", type=Path, help="local InceptionV3 FID weights file")
+    kid_arguments(ev, "100", "1000")
+    run.add_argument("--log-every", type=int, default=10, help="steps between curve points")
+    ev.add_argument(
+        "--eval-every",
+        type=int,
+        metavar="K",
+        help="add FID/IS points to curves.csv every K steps (0: off; default: 8 points per "
+        "cell, which the time-to-quality columns read)",
+    )
+    ev.add_argument(
+        "--eval-every-samples",
+        type=int,
+        default=2000,
+        metavar="N",
+        help="samples per curve point (fewer than --fid-samples: cheaper, biased up)",
+    )
+    run.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=200,
+        metavar="N",
+        help="generator steps between checkpoints (in OUT/checkpoints/); 0: none (default 200)",
+    )
+    run.add_argument(
+        "--keep-generators",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="keep each finished cell's G and EMA-G in OUT/generators/ for `ganbench evaluate` "
+        "and `ganbench sample` (default: keep; the run says the size per cell)",
+    )
+    run.add_argument(
+        "--fresh",
+        action="store_true",
+        help="retrain every cell from step 0; by default a rerun skips finished cells and "
+        "resumes interrupted ones",
+    )
+
+    scale = run.add_argument_group(
+        "where cells run (docs/scale-out.md); results are the same files whichever launcher"
+    )
+    scale.add_argument(
+        "--launcher",
+        metavar="NAME",
+        help="local (this machine; default) or ray (Ray tasks; needs ganbench[ray])",
+    )
+    scale.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="local: run N cells at once in worker processes (default 1: in this process)",
+    )
+    scale.add_argument(
+        "--pack",
+        type=int,
+        default=1,
+        metavar="K",
+        help="train up to K seeds of a loss as one batched computation (torch.func.vmap): "
+        "fills a GPU that one small cell leaves idle; no checkpoints while a pack trains",
+    )
+    scale.add_argument(
+        "--compile",
+        metavar="MODE",
+        default="",
+        help="torch.compile the models: default, reduce-overhead (CUDA graphs) or "
+        "max-autotune; off by default (no gain on CPU; see README, Performance)",
+    )
+    scale.add_argument(
+        "--ray-address",
+        metavar="ADDR",
+        help="Ray cluster to join, e.g. 127.0.0.1:6379 (implies --launcher ray); "
+        "default: join the local Ray instance or start one",
+    )
+    scale.add_argument(
+        "--cpus-per-cell",
+        type=float,
+        metavar="C",
+        help="CPUs per cell: Ray's request (default 1; fractions allowed) and each worker's "
+        "torch threads (local pool default: cores / --jobs)",
+    )
+    scale.add_argument(
+        "--gpus-per-cell",
+        type=float,
+        default=0,
+        metavar="G",
+        help="ray: GPUs per cell (default 0; fractions share a GPU); with --device auto, "
+        "cells train on the GPU when G > 0",
+    )
+
+    report = sub.add_parser(
+        "report", help="rebuild summary/comparisons and write plots and report.md for a results dir"
+    )
+    report.add_argument(
+        "dir", nargs="?", type=Path, default=Path(DEFAULT_OUT), help=f"default: {DEFAULT_OUT}"
+    )
+
+    evaluate = sub.add_parser(
+        "evaluate",
+        help="score the saved generators of finished cells again (new metrics, another backbone "
+        "or sample count) and update runs.csv and the tables",
+    )
+    evaluate.add_argument(
+        "dir", nargs="?", type=Path, default=Path(DEFAULT_OUT), help=f"default: {DEFAULT_OUT}"
+    )
+    evaluate.add_argument(
+        "--run-id", action="append", default=[], help="repeatable; default: every ok cell"
+    )
+    evaluate.add_argument("--backbone", help="mnist-classifier or inception (default: each row's)")
+    evaluate.add_argument("--inception-weights", type=Path, help="local InceptionV3 FID weights")
+    evaluate.add_argument("--fid-samples", type=int, help="default: each row's")
+    kid_arguments(evaluate, "each row's", "each row's")
+    evaluate.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    evaluate.add_argument("--data-dir", type=Path, help="directory with the four MNIST IDX files")
+
+    sample = sub.add_parser(
+        "sample", help="export samples of a finished cell's saved generator (npz or PNGs)"
+    )
+    sample.add_argument(
+        "dir", nargs="?", type=Path, default=Path(DEFAULT_OUT), help=f"default: {DEFAULT_OUT}"
+    )
+    sample.add_argument("--run-id", required=True, help="the cell's run_id in runs.csv")
+    sample.add_argument("-n", type=int, default=10000, help="number of samples (default 10000)")
+    sample.add_argument("--format", default="npz", help="npz (one array 'samples') or png")
+    sample.add_argument("--to", type=Path, required=True, help="a new .npz file or PNG folder")
+    sample.add_argument("--ema", action="store_true", help="the EMA generator's samples")
+    sample.add_argument(
+        "--seed",
+        type=int,
+        help="noise seed (default: the cell's evaluation noise, so the "
+        "first fid_samples samples are the ones it was scored on)",
+    )
+    sample.add_argument("--device", default="auto", help="auto, cpu or cuda")
+
+    sub.add_parser("list", help="registered losses, generators, discriminators, datasets")
+    sub.add_parser("plugins", help="loaded plugins with versions")
+    return parser
+
+
+def kid_arguments(group, subsets: str, size: str) -> None:
+    group.add_argument(
+        "--kid-subsets", type=int, help=f"KID: random subsets averaged (default {subsets})"
+    )
+    group.add_argument(
+        "--kid-subset-size",
+        type=int,
+        help=f"KID: samples per subset (default {size}; at most the sample count)",
+    )

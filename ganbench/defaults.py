@@ -1,0 +1,167 @@
+"""Filling a :class:`~ganbench.spec.RunSpec`: the model pair, budget, batch size, precision, EMA
+and curve spacing a run gets where the command line says nothing, and each loss's
+hyperparameters (its paper's defaults, then the pair's per-loss ones, then the command line's)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import torch
+
+from ganbench import registry
+from ganbench.datasets import Dataset
+from ganbench.devices import auto_precision, cell_device
+from ganbench.errors import GanbenchError, describe, did_you_mean
+from ganbench.losses import Hyperparams
+from ganbench.models import PairDefaults, model_class, pair_defaults
+from ganbench.spec import CURVE_POINTS, DEFAULT_BATCH_SIZE, DEFAULT_EMA_DECAY, RunSpec
+from ganbench.validation import check_positive
+
+
+def with_defaults(
+    spec: RunSpec, dataset: Dataset | None = None, device: torch.device | None = None
+) -> RunSpec:
+    """Fill the model pair and step budget the dataset recommends where the user gave none.
+
+    ``dataset`` (built, maybe loaded) and ``device`` (:func:`~ganbench.devices.cell_device`) are
+    the plan's, built once; without them they are built here. Idempotent: a filled spec comes
+    back unchanged (a worker fills the spec its driver filled).
+    """
+    if dataset is None:
+        dataset = registry.get_dataset(spec.dataset).factory()
+    generator = spec.generator or dataset.default_model
+    pair = generator_defaults(generator)
+    batch_size = spec.batch_size
+    if batch_size is None:
+        batch_size = int(pair.batch_size or DEFAULT_BATCH_SIZE)
+    steps = spec.steps
+    if steps is not None and spec.epochs is not None:
+        raise GanbenchError(
+            f"Give the budget once: --steps {steps} or --epochs {spec.epochs}, not both"
+        )
+    if spec.epochs is not None:  # checked here: the filled spec holds steps instead
+        check_positive("--epochs", spec.epochs)
+    if steps is None and spec.epochs is not None and batch_size > 0:
+        dataset.load(spec.data_dir)
+        steps = max(1, round(spec.epochs * len(dataset) / batch_size))
+    if steps is None:
+        steps = default_steps(pair.default_steps or dataset.default_steps, pair, spec.losses)
+    ema_decay = spec.ema_decay
+    if ema_decay is None:
+        default = DEFAULT_EMA_DECAY if pair.ema_decay is None else pair.ema_decay
+        ema_decay = 0.0 if spec.pack > 1 else float(default)
+    reuse_fake = spec.reuse_fake
+    if reuse_fake is None:
+        reuse_fake = bool(pair.reuse_fake)
+    eval_every = spec.eval_every
+    if eval_every is None:
+        eval_every = auto_eval_every(steps, spec.log_every) if spec.eval.fid_samples else 0
+    precision = spec.precision
+    if precision == "auto":
+        if device is None:
+            device = cell_device(spec, check_available=False)
+        precision = auto_precision(dataset, device, generator)
+    return dataclasses.replace(
+        spec,
+        generator=generator,
+        discriminator=spec.discriminator or generator,
+        steps=steps,
+        epochs=None,  # now in steps: with_defaults of the result changes nothing (workers)
+        batch_size=batch_size,
+        precision=precision,
+        ema_decay=ema_decay,
+        reuse_fake=reuse_fake,
+        eval_every=eval_every,
+    )
+
+
+def auto_eval_every(steps: Any, log_every: Any) -> int:
+    """Steps between :data:`~ganbench.spec.CURVE_POINTS` curve points, a multiple of
+    ``log_every`` (so each point has its wall time and FLOPs logged at the same step); 0 for
+    budgets it cannot split."""
+    try:
+        per = max(1, int(log_every)) * max(1, round(int(steps) / CURVE_POINTS / int(log_every)))
+    except (TypeError, ValueError, ZeroDivisionError):
+        return 0
+    return per if 0 < per <= int(steps) else 0
+
+
+def generator_defaults(generator: str) -> PairDefaults:
+    """What generator ``generator``'s class recommends for its pair (read from the class)."""
+    try:
+        return pair_defaults(model_class(registry.get_generator(generator).factory))
+    except Exception:  # unknown or broken generator: validation says so, one line
+        return PairDefaults()
+
+
+def default_steps(base_steps: int, pair: PairDefaults, losses: tuple[str, ...]) -> int:
+    """The step budget of a run without ``--steps``: the pair's (else the dataset's), or more
+    where the pair says (``loss_steps``) that one of the run's objectives needs more. Every cell
+    of a run gets the same budget, so the objectives are compared on equal terms."""
+    wanted = pair.loss_steps
+    return max([int(base_steps), *(int(wanted[name]) for name in losses if name in wanted)])
+
+
+# -- hyperparameters ------------------------------------------------------------------------------
+
+
+def hyperparams_for(
+    loss: registry.Entry, generator: type | torch.nn.Module, spec: RunSpec
+) -> Hyperparams:
+    """The loss's paper defaults, then the model pair's per-loss defaults, then the CLI's.
+
+    ``--loss-param`` keys reach only the losses that declare them (in their defaults' extras):
+    ``--loss wgan --loss minimax --loss-param clip=0.02`` changes WGAN's clip, and minimax, which
+    has none, trains as it would without it (:func:`check_loss_params` rejects keys no loss of the
+    run declares)."""
+    hp = pair_hyperparams(loss, generator)
+    overrides = dict(spec.overrides)
+    extras = overrides.pop("extras", None)
+    if extras:
+        overrides["extras"] = {k: v for k, v in dict(extras).items() if k in hp.extras}
+    return hp.replace(**overrides)
+
+
+def pair_hyperparams(loss: registry.Entry, generator: type | torch.nn.Module) -> Hyperparams:
+    """The loss's paper defaults (its class's ``defaults``) with the model pair's per-loss
+    defaults applied."""
+    pair = pair_defaults(generator).loss_hyperparams.get(loss.name, {})
+    return model_class(loss.factory).defaults.replace(**dict(pair))
+
+
+def check_loss_params(spec: RunSpec, declared: dict[str, tuple[str, ...]]) -> None:
+    """Every ``--loss-param`` key is a key some loss of the run declares (``declared``: each loss's
+    extras keys), else a one-line error naming it, the valid keys and the closest one."""
+    valid = sorted({k for keys in declared.values() for k in keys})
+    for key in dict(spec.overrides.get("extras") or {}):
+        if key not in valid:
+            losses = ", ".join(declared)
+            raise GanbenchError(
+                f"Unknown --loss-param {key!r} for {losses}.{did_you_mean(key, valid)} "
+                f"Valid keys: {', '.join(valid) or '(none: these losses take no --loss-param)'}"
+            )
+
+
+def checked_hyperparams(
+    loss: registry.Entry, generator: type | torch.nn.Module, spec: RunSpec
+) -> Hyperparams:
+    """:func:`hyperparams_for`, as a one-line :class:`GanbenchError` naming the loss and its
+    provider when the loss cannot be built or its values are invalid (before any training)."""
+    where = f"Loss {loss.name!r} (from {loss.provider})"
+    try:
+        hp = hyperparams_for(loss, generator, spec)
+    except Exception as exc:
+        raise GanbenchError(f"{where} cannot be built: {describe(exc)}") from None
+    problems = hp.problems()
+    if problems:
+        raise GanbenchError(f"{where} has invalid hyperparameters: {'; '.join(problems)}")
+    return hp
+
+
+def declared_extras(name: str, generator: type | torch.nn.Module) -> tuple[str, ...]:
+    """The extras keys loss ``name`` declares (its defaults', with the pair's per-loss ones)."""
+    try:
+        return tuple(dict(pair_hyperparams(registry.get_loss(name), generator).extras))
+    except Exception:  # a broken loss: checked_hyperparams says so, in one line
+        return ()

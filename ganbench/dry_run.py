@@ -1,0 +1,85 @@
+"""Before any training: build the run's models and losses once and take one tiny step with
+each, so a plugin's mistake is one line naming the plugin, not a traceback in the first cell."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ganbench import registry
+from ganbench.datasets import Dataset
+from ganbench.defaults import checked_hyperparams
+from ganbench.errors import GanbenchError, first_line, message_of
+from ganbench.spec import RunSpec
+from ganbench.testing import check_loss_steps
+from ganbench.trainer import from_unit
+
+DRY_BATCH = 4
+
+
+def built(kind: str, name: str) -> Any:
+    """``kind`` ``name``'s factory() result; a one-line error naming its plugin if it raises."""
+    entry = registry.get(kind, name)
+    try:
+        return entry.factory()
+    except Exception as exc:
+        raise GanbenchError(
+            f"{kind.capitalize()} {name!r} (from {entry.provider}) cannot be built: "
+            f"{type(exc).__name__}: {message_of(exc)}"
+        ) from None
+
+
+def dry_run(spec: RunSpec, dataset: Dataset) -> None:
+    """Before any training: G's output fits D and the dataset (one tiny forward pass), and each
+    loss's D and G steps pass the conformance kit's checks on a tiny real batch
+    (:func:`ganbench.testing.check_loss_steps`); any failure is one line naming the plugin."""
+    G, D = dry_forward(spec, dataset)
+    batch = dataset.sampler(DRY_BATCH, torch.Generator().manual_seed(0), torch.device("cpu"))()
+    real = from_unit(batch, G.output_range)
+    for name in spec.losses:
+        entry = registry.get_loss(name)
+        loss = built("loss", name)
+        loss.hp = checked_hyperparams(entry, G, spec)
+        label = f"Loss {name!r} (from {entry.provider})"
+        try:
+            with torch.random.fork_rng(devices=[]):
+                check_loss_steps(label, loss, G, D, real)
+        except AssertionError as exc:
+            raise GanbenchError(
+                f"{first_line(exc)} (found by a dry step before training; "
+                "ganbench.testing.check_loss runs every check)"
+            ) from None
+
+
+def dry_forward(spec: RunSpec, dataset: Dataset) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """Check that G's output fits D and the dataset, with one tiny forward pass; return the
+    (G, D) it built."""
+    G = built("generator", spec.generator)
+    D = built("discriminator", spec.discriminator)
+    with torch.no_grad():
+        try:
+            x = G(torch.randn(2, G.z_dim))
+        except Exception as exc:
+            raise GanbenchError(
+                f"Generator {spec.generator!r} fails on a dry forward of 2 noise vectors "
+                f"(z_dim {G.z_dim}): {message_of(exc)}"
+            ) from None
+        if tuple(x.shape[1:]) != tuple(dataset.sample_shape):
+            raise GanbenchError(
+                f"Generator {spec.generator!r} makes samples of shape {tuple(x.shape[1:])}, but "
+                f"dataset {spec.dataset!r} has samples of shape {tuple(dataset.sample_shape)}"
+            )
+        try:
+            y = D(x)
+        except Exception as exc:
+            raise GanbenchError(
+                f"Discriminator {spec.discriminator!r} cannot take generator "
+                f"{spec.generator!r}'s output of shape {tuple(x.shape[1:])}: {message_of(exc)}"
+            ) from None
+        if tuple(y.shape) != (2,):
+            raise GanbenchError(
+                f"Discriminator {spec.discriminator!r} must return one score per sample, shape "
+                f"(batch,), but returned {tuple(y.shape)}"
+            )
+    return G, D

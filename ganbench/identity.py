@@ -1,0 +1,139 @@
+"""A cell's identity: the ``config_hash`` of everything that decides its results (what resume
+and the tables key on), its ``setup`` (the same without the seed), and the identity columns that
+begin its ``runs.csv`` row."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import platform
+from datetime import datetime, timezone
+from typing import Any
+
+import torch
+
+from ganbench import __version__, registry
+from ganbench.datasets import EvalOptions
+from ganbench.spec import Cell, RunSpec
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    blob = json.dumps(config, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def cell_config(cell: Cell, spec: RunSpec, device: torch.device) -> dict[str, Any]:
+    """Everything that decides a cell's results: hashed into ``config_hash`` (seed included)
+    and ``setup`` (seed excluded)."""
+    return {
+        "loss": cell.loss.name,
+        "generator": spec.generator,
+        "discriminator": spec.discriminator,
+        "dataset": spec.dataset,
+        "seed": cell.seed,
+        "steps": spec.steps,
+        "batch_size": spec.batch_size,
+        "precision": spec.precision,
+        "init": spec.init,
+        "hyperparams": dataclasses.asdict(cell.hp),
+        "device": device.type,
+        "log_every": spec.log_every,
+        # only where set, so the hashes of cells from before these options stay as they were
+        **({"ema_decay": spec.ema_decay} if spec.ema_decay else {}),
+        **({"reuse_fake": True} if spec.reuse_fake else {}),
+        # what the data is, where it can vary: the files of --data-dir, a plugin dataset's version
+        **({"data": spec.data_id} if spec.data_dir is not None and spec.data_id else {}),
+        **dataset_version(spec.dataset),
+        "eval": {
+            "fid_samples": spec.eval.fid_samples,
+            "backbone": spec.eval.backbone if spec.eval.fid_samples else None,
+            **kid_settings(spec.eval),
+            **(
+                {"every": spec.eval_every, "every_samples": spec.eval_every_samples}
+                if spec.eval_every and spec.eval.fid_samples
+                else {}
+            ),
+        },
+    }
+
+
+def dataset_version(name: str) -> dict[str, str]:
+    """``{"dataset_version": v}`` for a dataset from a plugin package (its data may change with
+    its version); nothing for ganbench's own, so the hashes of earlier cells stay as they were."""
+    entry = registry.get_dataset(name)
+    if entry.provider == "ganbench":
+        return {}
+    return {"dataset_version": f"{entry.provider} {entry.provider_version}"}
+
+
+def kid_settings(options: EvalOptions) -> dict[str, int]:
+    """KID's subset settings where they are not the defaults (so the hashes of cells from before
+    KID stay as they were)."""
+    default = EvalOptions()
+    return {
+        key: getattr(options, key)
+        for key in ("kid_subsets", "kid_subset_size")
+        if getattr(options, key) != getattr(default, key)
+    }
+
+
+def cell_hashes(cell: Cell, spec: RunSpec, device: torch.device) -> tuple[str, str]:
+    """``(config_hash, setup)`` of a cell: with and without its seed."""
+    config = cell_config(cell, spec, device)
+    return config_hash(config), config_hash({k: v for k, v in config.items() if k != "seed"})
+
+
+def base_row(cell: Cell, spec: RunSpec, device: torch.device) -> dict[str, Any]:
+    """A cell's ``runs.csv`` row before it trains: its identity (names, providers, seed,
+    hyperparameters, ``config_hash``, ``setup``), a new ``run_id`` and ``status=error``."""
+    gen = registry.get_generator(spec.generator)
+    disc = registry.get_discriminator(spec.discriminator)
+    data = registry.get_dataset(spec.dataset)
+    hp = cell.hp
+    chash, setup = cell_hashes(cell, spec, device)
+    # microseconds: two attempts of one cell within a second (a fast --fresh rerun) stay apart
+    run_id = f"{cell.loss.name}-s{cell.seed}-{chash[:8]}-{datetime.now():%Y%m%d%H%M%S%f}"
+    return {
+        "run_id": run_id,
+        "config_hash": chash,
+        "setup": setup,
+        "loss": cell.loss.name,
+        "loss_provider": cell.loss.provider,
+        "generator": gen.name,
+        "generator_provider": gen.provider,
+        "discriminator": disc.name,
+        "discriminator_provider": disc.provider,
+        "dataset": data.name,
+        "dataset_provider": data.provider,
+        "seed": cell.seed,
+        "steps": spec.steps,
+        "batch_size": spec.batch_size,
+        "n_critic": hp.n_critic,
+        "optimizer_g": hp.optimizer_g,
+        "optimizer_d": hp.optimizer_d,
+        "lr_g": hp.lr_g,
+        "lr_d": hp.lr_d,
+        "beta1": hp.beta1,
+        "beta2": hp.beta2,
+        "loss_params": json.dumps(dict(hp.extras), sort_keys=True),
+        "precision": spec.precision,
+        "ema_decay": spec.ema_decay,
+        "reuse_fake": spec.reuse_fake,
+        "device": str(device),
+        "status": "error",
+        "error": "",
+        "diverged_at": None,
+        "diverged_reason": "",
+    }
+
+
+def stamp(row: dict[str, Any]) -> dict[str, Any]:
+    """Add the software versions and ``finished_at`` that end every row."""
+    row.update(
+        torch_version=torch.__version__,
+        ganbench_version=__version__,
+        python_version=platform.python_version(),
+        finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )
+    return row

@@ -1,0 +1,87 @@
+"""What a run is asked to do: :class:`RunSpec` (and its :class:`LaunchOptions`), and the
+:class:`Cell`, one (loss, seed) of it. Plain frozen types; :mod:`ganbench.plan` fills and checks
+them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ganbench.arguments import DEFAULT_OUT
+from ganbench.datasets import EvalOptions
+from ganbench.losses import Hyperparams
+from ganbench.registry import Entry
+
+LAUNCHERS = ("local", "ray")
+DEFAULT_BATCH_SIZE = 128
+DEFAULT_EMA_DECAY = 0.999
+MAX_SEED = 2**32 - 1  # numpy's seeds are 32-bit
+CURVE_POINTS = 8  # FID curve points per cell without --eval-every
+GRID_SEED = 1234  # the fixed noise of every sample grid, so grids compare across cells
+EVAL_SEED_OFFSET = 1_000_000  # evaluation noise is seeded apart from training noise
+
+
+@dataclass(frozen=True)
+class LaunchOptions:
+    """Where and how many cells run at once (:mod:`ganbench.launchers`); never part of a cell's
+    ``config_hash``, so a sweep started by one launcher can be finished by another.
+
+    ``cpus_per_cell`` None: Ray reserves 1 CPU per cell; a local pool gives each worker
+    ``cpu_count // jobs`` torch threads; one local cell (``jobs`` 1) leaves torch's default.
+    """
+
+    launcher: str = "local"  # local: in this process (jobs 1) or a process pool; ray: Ray tasks
+    jobs: int = 1  # local: cells at once
+    ray_address: str | None = None  # None: start or join a local Ray instance
+    cpus_per_cell: float | None = None
+    gpus_per_cell: float = 0  # Ray's GPU request per cell
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything ``ganbench run`` was asked to do.
+
+    ``overrides`` holds command-line hyperparameter overrides (fields of
+    :class:`~ganbench.losses.Hyperparams`; ``extras`` as a dict) applied to every loss.
+    """
+
+    losses: tuple[str, ...]
+    seeds: tuple[int, ...] = (0,)
+    generator: str | None = None  # None: the dataset's default_model
+    discriminator: str | None = None  # None: the generator's name (its pair)
+    dataset: str = "mnist"
+    steps: int | None = None  # None: the pair's default_steps, else the dataset's
+    epochs: float | None = None  # a budget in passes over the data instead of --steps
+    batch_size: int | None = None  # None: the pair's batch_size, else 128
+    device: str = "auto"
+    precision: str = "auto"  # fp32, bf16, or auto (see ganbench.devices.auto_precision)
+    out: Path = Path(DEFAULT_OUT)
+    data_dir: Path | None = None
+    init: str | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+    eval: EvalOptions = EvalOptions()
+    log_every: int = 10
+    # >0: FID/IS curve points every that many steps, on eval_every_samples; 0: none; None:
+    # CURVE_POINTS points per cell (a multiple of log_every), which time to quality reads
+    eval_every: int | None = None
+    eval_every_samples: int = 2000
+    progress: bool = True
+    checkpoint_every: int = 200  # generator steps between checkpoints; 0: no checkpoints at all
+    fresh: bool = False  # retrain every cell from step 0, ignoring checkpoints and earlier rows
+    launch: LaunchOptions = LaunchOptions()
+    pack: int = 1  # train up to this many seeds of a loss as one computation (ganbench.packing)
+    compile: str = ""  # torch.compile mode for the models ("": eager); not with --pack
+    ema_decay: float | None = None  # EMA generator's decay; 0: none; None: the pair's, else 0.999
+    reuse_fake: bool | None = None  # the G step reuses the D step's fake; None: the pair's choice
+    keep_generators: bool = True  # keep each finished cell's G (and EMA-G) in OUT/generators/
+    data_id: str = ""  # the loaded data's identity (Dataset.data_id), filled in by plan.prepare
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One (loss, seed) of a run, with the hyperparameters it trains with."""
+
+    loss: Entry
+    seed: int
+    hp: Hyperparams
