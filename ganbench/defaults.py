@@ -159,9 +159,9 @@ def checked_hyperparams(
     return hp
 
 
-def declared_extras(name: str, generator: type | torch.nn.Module) -> tuple[str, ...]:
-    """The extras keys loss ``name`` declares (its defaults', with the pair's per-loss ones)."""
+def declared_extras(loss: registry.Entry, generator: type | torch.nn.Module) -> tuple[str, ...]:
+    """The extras keys ``loss`` declares (its defaults', with the pair's per-loss ones)."""
     try:
-        return tuple(dict(pair_hyperparams(registry.get_loss(name), generator).extras))
+        return tuple(dict(pair_hyperparams(loss, generator).extras))
     except Exception:  # a broken loss: checked_hyperparams says so, in one line
         return ()

@@ -18,28 +18,26 @@ from ganbench.trainer import from_unit
 DRY_BATCH = 4
 
 
-def built(kind: str, name: str) -> Any:
-    """``kind`` ``name``'s factory() result; a one-line error naming its plugin if it raises."""
-    entry = registry.get(kind, name)
+def built(entry: registry.Entry) -> Any:
+    """``entry``'s factory() result; a one-line error naming its plugin if it raises."""
     try:
         return entry.factory()
     except Exception as exc:
         raise GanbenchError(
-            f"{kind.capitalize()} {name!r} (from {entry.provider}) cannot be built: "
+            f"{entry.kind.capitalize()} {entry.name!r} (from {entry.provider}) cannot be built: "
             f"{type(exc).__name__}: {message_of(exc)}"
         ) from None
 
 
-def dry_run(spec: RunSpec, dataset: Dataset) -> None:
+def dry_run(spec: RunSpec, dataset: Dataset, losses: dict[str, registry.Entry]) -> None:
     """Before any training: G's output fits D and the dataset (one tiny forward pass), and each
     loss's D and G steps pass the conformance kit's checks on a tiny real batch
     (:func:`ganbench.testing.check_loss_steps`); any failure is one line naming the plugin."""
     G, D = dry_forward(spec, dataset)
     batch = dataset.sampler(DRY_BATCH, torch.Generator().manual_seed(0), torch.device("cpu"))()
     real = from_unit(batch, G.output_range)
-    for name in spec.losses:
-        entry = registry.get_loss(name)
-        loss = built("loss", name)
+    for name, entry in losses.items():
+        loss = built(entry)
         loss.hp = checked_hyperparams(entry, G, spec)
         label = f"Loss {name!r} (from {entry.provider})"
         try:
@@ -55,8 +53,8 @@ def dry_run(spec: RunSpec, dataset: Dataset) -> None:
 def dry_forward(spec: RunSpec, dataset: Dataset) -> tuple[torch.nn.Module, torch.nn.Module]:
     """Check that G's output fits D and the dataset, with one tiny forward pass; return the
     (G, D) it built."""
-    G = built("generator", spec.generator)
-    D = built("discriminator", spec.discriminator)
+    G = built(registry.get_generator(spec.generator))
+    D = built(registry.get_discriminator(spec.discriminator))
     with torch.no_grad():
         try:
             x = G(torch.randn(2, G.z_dim))

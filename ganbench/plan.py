@@ -51,17 +51,17 @@ def prepare(spec: RunSpec, check: bool = True) -> Prepared:
         validate(spec, dataset)
     dataset.load(spec.data_dir)
     spec = dataclasses.replace(spec, data_id=str(getattr(dataset, "data_id", "") or ""))
+    losses = {name: registry.get_loss(name) for name in spec.losses}  # each name looked up once
     if check:
         if spec.batch_size > len(dataset):
             raise GanbenchError(
                 f"--batch-size {spec.batch_size} is larger than dataset {spec.dataset!r} "
                 f"({len(dataset)} samples)"
             )
-        dry_run(spec, dataset)
+        dry_run(spec, dataset, losses)  # first: it names a plugin whose factory raises
     generator = model_class(registry.get_generator(spec.generator).factory)
     if check:
-        check_loss_params(spec, {name: declared_extras(name, generator) for name in spec.losses})
-    losses = {name: registry.get_loss(name) for name in spec.losses}
+        check_loss_params(spec, {n: declared_extras(e, generator) for n, e in losses.items()})
     cells = [
         Cell(losses[name], seed, checked_hyperparams(losses[name], generator, spec))
         for name in spec.losses
