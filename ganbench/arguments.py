@@ -33,6 +33,77 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="train and score every (loss, seed) cell")
+    add_run_arguments(run)
+    search = sub.add_parser(
+        "search",
+        help="equal tuning budgets: K random hyperparameter draws per loss, then the best of "
+        "each on N seeds (Lucic et al. 2018)",
+    )
+    add_run_arguments(search)
+    add_search_arguments(search)
+
+    report = sub.add_parser(
+        "report", help="rebuild summary/comparisons and write plots and report.md for a results dir"
+    )
+    report.add_argument(
+        "dir", nargs="?", type=Path, default=Path(DEFAULT_OUT), help=f"default: {DEFAULT_OUT}"
+    )
+
+    evaluate = sub.add_parser(
+        "evaluate",
+        help="score the saved generators of finished cells again (new metrics, another backbone "
+        "or sample count) and update runs.csv and the tables",
+    )
+    evaluate.add_argument(
+        "dir", nargs="?", type=Path, default=Path(DEFAULT_OUT), help=f"default: {DEFAULT_OUT}"
+    )
+    evaluate.add_argument(
+        "--run-id", action="append", default=[], help="repeatable; default: every ok cell"
+    )
+    evaluate.add_argument("--backbone", help="mnist-classifier or inception (default: each row's)")
+    evaluate.add_argument("--inception-weights", type=Path, help="local InceptionV3 FID weights")
+    evaluate.add_argument("--fid-samples", type=int, help="default: each row's")
+    kid_arguments(evaluate, "each row's", "each row's")
+    evaluate.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    evaluate.add_argument("--data-dir", type=Path, help="directory with the four MNIST IDX files")
+
+    sample = sub.add_parser(
+        "sample", help="export samples of a finished cell's saved generator (npz or PNGs)"
+    )
+    sample.add_argument(
+        "dir", nargs="?", type=Path, default=Path(DEFAULT_OUT), help=f"default: {DEFAULT_OUT}"
+    )
+    sample.add_argument("--run-id", required=True, help="the cell's run_id in runs.csv")
+    sample.add_argument("-n", type=int, default=10000, help="number of samples (default 10000)")
+    sample.add_argument("--format", default="npz", help="npz (one array 'samples') or png")
+    sample.add_argument("--to", type=Path, required=True, help="a new .npz file or PNG folder")
+    sample.add_argument("--ema", action="store_true", help="the EMA generator's samples")
+    sample.add_argument(
+        "--seed",
+        type=int,
+        help="noise seed (default: the cell's evaluation noise, so the "
+        "first fid_samples samples are the ones it was scored on)",
+    )
+    sample.add_argument("--device", default="auto", help="auto, cpu or cuda")
+
+    sub.add_parser("list", help="registered losses, generators, discriminators, datasets")
+    sub.add_parser("plugins", help="loaded plugins with versions")
+    return parser
+
+
+def kid_arguments(group, subsets: str, size: str) -> None:
+    group.add_argument(
+        "--kid-subsets", type=int, help=f"KID: random subsets averaged (default {subsets})"
+    )
+    group.add_argument(
+        "--kid-subset-size",
+        type=int,
+        help=f"KID: samples per subset (default {size}; at most the sample count)",
+    )
+
+
+def add_run_arguments(run: argparse.ArgumentParser) -> None:
+    """The options of ``ganbench run``, which ``ganbench search`` takes too."""
     run.add_argument("--loss", action="append", default=[], help="objective (repeatable)")
     run.add_argument("--generator", help="default: the dataset's recommended model pair")
     run.add_argument("--discriminator", help="default: the generator's name (its pair)")
@@ -194,61 +265,23 @@ def build_parser() -> argparse.ArgumentParser:
         "cells train on the GPU when G > 0",
     )
 
-    report = sub.add_parser(
-        "report", help="rebuild summary/comparisons and write plots and report.md for a results dir"
-    )
-    report.add_argument(
-        "dir", nargs="?", type=Path, default=Path(DEFAULT_OUT), help=f"default: {DEFAULT_OUT}"
-    )
 
-    evaluate = sub.add_parser(
-        "evaluate",
-        help="score the saved generators of finished cells again (new metrics, another backbone "
-        "or sample count) and update runs.csv and the tables",
-    )
-    evaluate.add_argument(
-        "dir", nargs="?", type=Path, default=Path(DEFAULT_OUT), help=f"default: {DEFAULT_OUT}"
-    )
-    evaluate.add_argument(
-        "--run-id", action="append", default=[], help="repeatable; default: every ok cell"
-    )
-    evaluate.add_argument("--backbone", help="mnist-classifier or inception (default: each row's)")
-    evaluate.add_argument("--inception-weights", type=Path, help="local InceptionV3 FID weights")
-    evaluate.add_argument("--fid-samples", type=int, help="default: each row's")
-    kid_arguments(evaluate, "each row's", "each row's")
-    evaluate.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    evaluate.add_argument("--data-dir", type=Path, help="directory with the four MNIST IDX files")
-
-    sample = sub.add_parser(
-        "sample", help="export samples of a finished cell's saved generator (npz or PNGs)"
-    )
-    sample.add_argument(
-        "dir", nargs="?", type=Path, default=Path(DEFAULT_OUT), help=f"default: {DEFAULT_OUT}"
-    )
-    sample.add_argument("--run-id", required=True, help="the cell's run_id in runs.csv")
-    sample.add_argument("-n", type=int, default=10000, help="number of samples (default 10000)")
-    sample.add_argument("--format", default="npz", help="npz (one array 'samples') or png")
-    sample.add_argument("--to", type=Path, required=True, help="a new .npz file or PNG folder")
-    sample.add_argument("--ema", action="store_true", help="the EMA generator's samples")
-    sample.add_argument(
-        "--seed",
-        type=int,
-        help="noise seed (default: the cell's evaluation noise, so the "
-        "first fid_samples samples are the ones it was scored on)",
-    )
-    sample.add_argument("--device", default="auto", help="auto, cpu or cuda")
-
-    sub.add_parser("list", help="registered losses, generators, discriminators, datasets")
-    sub.add_parser("plugins", help="loaded plugins with versions")
-    return parser
-
-
-def kid_arguments(group, subsets: str, size: str) -> None:
+def add_search_arguments(search: argparse.ArgumentParser) -> None:
+    group = search.add_argument_group("search (docs/search.md)")
     group.add_argument(
-        "--kid-subsets", type=int, help=f"KID: random subsets averaged (default {subsets})"
+        "--trials", type=int, default=8, help="draws per loss, the same for every loss (default 8)"
     )
     group.add_argument(
-        "--kid-subset-size",
+        "--seeds-best",
         type=int,
-        help=f"KID: samples per subset (default {size}; at most the sample count)",
+        default=3,
+        help="seeds the best draw of each loss is retrained on (default 3; new seeds)",
+    )
+    group.add_argument(
+        "--metric",
+        default="fid",
+        help="what picks the best draw (default fid, lower is better; e.g. mode_kl on ring8)",
+    )
+    group.add_argument(
+        "--search-seed", type=int, default=0, help="seed of the draws and of the draws' cells"
     )

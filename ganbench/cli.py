@@ -14,6 +14,7 @@ from ganbench.arguments import build_parser
 from ganbench.errors import GanbenchError
 
 if TYPE_CHECKING:
+    from ganbench.spec import RunSpec
     from ganbench.tables import Tables
 
 
@@ -51,11 +52,12 @@ def print_tables(tables: Tables) -> None:
         print(significance_note(tables.comparisons))
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def run_spec(args: argparse.Namespace) -> RunSpec:
+    """The :class:`~ganbench.spec.RunSpec` of ``ganbench run``'s (or ``search``'s) options."""
     from ganbench.datasets import EvalOptions
-    from ganbench.runner import LaunchOptions, RunSpec, run
+    from ganbench.spec import LaunchOptions, RunSpec
 
-    spec = RunSpec(
+    return RunSpec(
         losses=tuple(args.loss),
         seeds=_seeds(args),
         generator=args.generator,
@@ -98,21 +100,54 @@ def cmd_run(args: argparse.Namespace) -> int:
             gpus_per_cell=args.gpus_per_cell,
         ),
     )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from ganbench.runner import run
+
     start = time.perf_counter()
-    tables = run(spec)
+    tables = run(run_spec(args))
     print_tables(tables)
     print(
         f"\n{time.perf_counter() - start:.0f} s; results in {args.out}/ (runs.csv, curves.csv, "
         "summary.csv, comparisons.csv, samples/); `ganbench report` draws the plots"
     )
-    if tables.failed:  # after the table: the other cells finished and are recorded
-        names = ", ".join(tables.failed)
+    return failed_exit(tables.failed)
+
+
+def failed_exit(failed: tuple[str, ...]) -> int:
+    """1 after naming the cells that ended in error (the others finished and are recorded)."""
+    if failed:
         print(
-            f"ganbench: {len(tables.failed)} cell(s) failed: {names} (see runs.csv error)",
+            f"ganbench: {len(failed)} cell(s) failed: {', '.join(failed)} (see runs.csv error)",
             file=sys.stderr,
         )
         return 1
     return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from ganbench.search import SearchSpec, search, search_view
+
+    start = time.perf_counter()
+    spec = SearchSpec(
+        run=run_spec(args),
+        trials=args.trials,
+        seeds_best=args.seeds_best,
+        metric=args.metric,
+        seed=args.search_seed,
+    )
+    result = search(spec)
+    print(search_view(result).to_string(index=False))
+    print(result.note)
+    print()
+    print_tables(result.tables)
+    print(
+        f"\n{time.perf_counter() - start:.0f} s; results in {args.out}/ (search.csv, "
+        "search_best_of_k.csv, search_best.csv, search_comparisons.csv, runs.csv, summary.csv, ...); `ganbench report` draws "
+        "the search plots"
+    )
+    return failed_exit(result.tables.failed)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -200,6 +235,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "run": cmd_run,
+    "search": cmd_search,
     "report": cmd_report,
     "evaluate": cmd_evaluate,
     "sample": cmd_sample,

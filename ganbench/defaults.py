@@ -5,6 +5,7 @@ hyperparameters (its paper's defaults, then the pair's per-loss ones, then the c
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -106,28 +107,62 @@ def default_steps(base_steps: int, pair: PairDefaults, losses: tuple[str, ...]) 
 # -- hyperparameters ------------------------------------------------------------------------------
 
 
+HP_FIELDS = ("optimizer_g", "optimizer_d", "lr_g", "lr_d", "beta1", "beta2", "n_critic")
+
+
 def hyperparams_for(
     loss: registry.Entry, generator: type | torch.nn.Module, spec: RunSpec
 ) -> Hyperparams:
-    """The loss's paper defaults, then the model pair's per-loss defaults, then the CLI's.
+    """The loss's paper defaults, then the model pair's defaults for it, then the CLI's
+    (:func:`sourced_hyperparams` says which value came from where)."""
+    return sourced_hyperparams(loss, generator, spec)[0]
+
+
+def sourced_hyperparams(
+    loss: registry.Entry,
+    generator: type | torch.nn.Module,
+    spec: RunSpec,
+    drawn: Mapping[str, Any] | None = None,
+) -> tuple[Hyperparams, dict[str, str]]:
+    """A loss's hyperparameters on a pair, and where each came from: ``loss`` (its paper's
+    defaults), ``pair`` (the pair's ``loss_hyperparams``, :func:`pair_layers`), ``search`` (a
+    draw of ``ganbench search``, ``drawn``) or ``command line`` (``spec.overrides``), each
+    layer over the one before.
 
     ``--loss-param`` keys reach only the losses that declare them (in their defaults' extras):
     ``--loss wgan --loss minimax --loss-param clip=0.02`` changes WGAN's clip, and minimax, which
     has none, trains as it would without it (:func:`check_loss_params` rejects keys no loss of the
     run declares)."""
-    hp = pair_hyperparams(loss, generator)
-    overrides = dict(spec.overrides)
-    extras = overrides.pop("extras", None)
-    if extras:
-        overrides["extras"] = {k: v for k, v in dict(extras).items() if k in hp.extras}
-    return hp.replace(**overrides)
+    hp = model_class(loss.factory).defaults
+    sources = {key: "loss" for key in (*HP_FIELDS, *dict(hp.extras))}
+    layers = [(values, "pair") for values in pair_layers(loss, generator)]
+    layers += [(drawn or {}, "search"), (spec.overrides, "command line")]
+    for values, source in layers:
+        values = dict(values)
+        extras = {k: v for k, v in dict(values.pop("extras", None) or {}).items() if k in hp.extras}
+        hp = hp.replace(**values, extras=extras)
+        sources.update({key: source for key in (*values, *extras)})
+    return hp, sources
+
+
+def pair_layers(loss: registry.Entry, generator: type | torch.nn.Module) -> list[dict[str, Any]]:
+    """The entries of the pair's ``loss_hyperparams`` that apply to ``loss``, least specific
+    first: ``"*"`` (every loss), ``"optimizer:<name>"`` (every loss whose default optimiser is
+    ``<name>``: how a pair tunes plugin losses it has never heard of, on equal terms with the
+    built-ins), then the loss's own name."""
+    table = pair_defaults(generator).loss_hyperparams
+    optimizer = model_class(loss.factory).defaults.optimizer_d
+    keys = ("*", f"optimizer:{optimizer}", loss.name)
+    return [dict(table[key]) for key in keys if key in table]
 
 
 def pair_hyperparams(loss: registry.Entry, generator: type | torch.nn.Module) -> Hyperparams:
-    """The loss's paper defaults (its class's ``defaults``) with the model pair's per-loss
-    defaults applied."""
-    pair = pair_defaults(generator).loss_hyperparams.get(loss.name, {})
-    return model_class(loss.factory).defaults.replace(**dict(pair))
+    """The loss's paper defaults (its class's ``defaults``) with the model pair's defaults for
+    it applied."""
+    hp = model_class(loss.factory).defaults
+    for values in pair_layers(loss, generator):
+        hp = hp.replace(**values)
+    return hp
 
 
 def check_loss_params(spec: RunSpec, declared: dict[str, tuple[str, ...]]) -> None:
@@ -144,19 +179,22 @@ def check_loss_params(spec: RunSpec, declared: dict[str, tuple[str, ...]]) -> No
 
 
 def checked_hyperparams(
-    loss: registry.Entry, generator: type | torch.nn.Module, spec: RunSpec
-) -> Hyperparams:
-    """:func:`hyperparams_for`, as a one-line :class:`GanbenchError` naming the loss and its
+    loss: registry.Entry,
+    generator: type | torch.nn.Module,
+    spec: RunSpec,
+    drawn: Mapping[str, Any] | None = None,
+) -> tuple[Hyperparams, dict[str, str]]:
+    """:func:`sourced_hyperparams`, as a one-line :class:`GanbenchError` naming the loss and its
     provider when the loss cannot be built or its values are invalid (before any training)."""
     where = f"Loss {loss.name!r} (from {loss.provider})"
     try:
-        hp = hyperparams_for(loss, generator, spec)
+        hp, sources = sourced_hyperparams(loss, generator, spec, drawn)
     except Exception as exc:
         raise GanbenchError(f"{where} cannot be built: {describe(exc)}") from None
     problems = hp.problems()
     if problems:
         raise GanbenchError(f"{where} has invalid hyperparameters: {'; '.join(problems)}")
-    return hp
+    return hp, sources
 
 
 def declared_extras(loss: registry.Entry, generator: type | torch.nn.Module) -> tuple[str, ...]:

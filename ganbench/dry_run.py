@@ -38,7 +38,7 @@ def dry_run(spec: RunSpec, dataset: Dataset, losses: dict[str, registry.Entry]) 
     real = from_unit(batch, G.output_range)
     for name, entry in losses.items():
         loss = built(entry)
-        loss.hp = checked_hyperparams(entry, G, spec)
+        loss.hp = checked_hyperparams(entry, G, spec)[0]
         label = f"Loss {name!r} (from {entry.provider})"
         try:
             with torch.random.fork_rng(devices=[]):

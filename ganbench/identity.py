@@ -117,6 +117,8 @@ def base_row(cell: Cell, spec: RunSpec, device: torch.device) -> dict[str, Any]:
         "beta1": hp.beta1,
         "beta2": hp.beta2,
         "loss_params": json.dumps(dict(hp.extras), sort_keys=True),
+        "hp_sources": json.dumps(dict(cell.sources), sort_keys=True),
+        **cell.tags,
         "precision": spec.precision,
         "ema_decay": spec.ema_decay,
         "reuse_fake": spec.reuse_fake,

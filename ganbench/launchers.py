@@ -36,7 +36,7 @@ from typing import Any
 
 import torch
 
-from ganbench import checkpoints
+from ganbench import checkpoints, registry
 from ganbench import results as R
 from ganbench.errors import GanbenchError, describe
 from ganbench.execute import execute_cell, execute_pack, record_error
@@ -56,7 +56,8 @@ def run_cells(prep: Prepared, log: Log) -> None:
     spec, launch = prep.spec, prep.spec.launch
     todo: Todo = []
     for i, cell in enumerate(prep.cells, 1):
-        label = f"[{i}/{len(prep.cells)}] {cell.loss.name} seed {cell.seed}"
+        trial = f" trial {cell.tags['trial']}" if "trial" in cell.tags else ""
+        label = f"[{i}/{len(prep.cells)}] {cell.loss.name}{trial} seed {cell.seed}"
         chash, _ = cell_hashes(cell, spec, prep.device)
         done = None if spec.fresh else R.finished_run(spec.out, chash)
         if done is not None:
@@ -145,10 +146,22 @@ def _worker_spec(prep: Prepared) -> RunSpec:
     )
 
 
+def portable(cell: Cell) -> dict[str, Any]:
+    """What a worker process needs to rebuild ``cell``: its fields, the loss by name (a plugin's
+    factory need not pickle; the worker's registry has it)."""
+    return {
+        "loss": cell.loss.name,
+        "seed": cell.seed,
+        "hp": cell.hp,
+        "sources": cell.sources,
+        "tags": cell.tags,
+    }
+
+
 def execute_in_worker(
-    spec: RunSpec, loss: str, seed: int, label: str, columns: dict[str, Any], threads: int
+    spec: RunSpec, cell: dict[str, Any], label: str, columns: dict[str, Any], threads: int
 ) -> dict[str, Any]:
-    """Run cell (``loss``, ``seed``) of ``spec`` in this (worker) process and record it."""
+    """Run ``cell`` (:func:`portable`) of ``spec`` in this (worker) process and record it."""
     torch.set_num_threads(threads)
     key = repr(spec)
     if key not in _prepared:
@@ -161,7 +174,10 @@ def execute_in_worker(
         sys.stderr.flush()
 
     started = time.perf_counter()
-    status = execute_cell(prep, prep.cell(loss, seed), label, log, columns)
+    rebuilt = Cell(
+        registry.get_loss(cell["loss"]), cell["seed"], cell["hp"], cell["sources"], cell["tags"]
+    )
+    status = execute_cell(prep, rebuilt, label, log, columns)
     return {**status, "wall_s": time.perf_counter() - started}
 
 
@@ -198,7 +214,7 @@ def _run_pool(prep: Prepared, todo: Todo, log: Log) -> None:
                     if pool is None:
                         pool = ProcessPoolExecutor(1, mp_context=context)
                         pools.append(pool)
-                    args = (spec, cell.loss.name, cell.seed, label, columns, threads)
+                    args = (spec, portable(cell), label, columns, threads)
                     try:
                         status = pool.submit(execute_in_worker, *args).result()
                         break
@@ -279,7 +295,7 @@ def _run_ray(prep: Prepared, todo: Todo, log: Log) -> None:
         )
         spec, threads = _worker_spec(prep), max(1, math.floor(cpus))
         refs = {
-            task.remote(spec, cell.loss.name, cell.seed, label, columns, threads): (label, cell)
+            task.remote(spec, portable(cell), label, columns, threads): (label, cell)
             for label, cell in todo
         }
         pending = list(refs)

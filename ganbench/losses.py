@@ -10,11 +10,14 @@ import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+if TYPE_CHECKING:
+    from ganbench.search_space import Distribution
 
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 
@@ -86,6 +89,10 @@ class Loss:
     """
 
     defaults: Hyperparams = Hyperparams()
+    # ``ganbench search``: ranges for the loss's own extras (keys of ``defaults.extras``), e.g.
+    # ``{"clip": LogUniform(1e-3, 1e-1)}``; the optimiser, learning rates, betas and n_critic
+    # come from the shared space every loss searches (ganbench.search_space.SHARED_SPACE)
+    search_space: Mapping[str, Distribution] = {}
     reference: str = ""  # the paper the objective comes from
 
     def __init__(self) -> None:

@@ -52,7 +52,9 @@ class PairDefaults:
     applied between the loss's and the command line's; ``loss_steps``: the steps an objective
     needs on this pair; ``default_steps``, ``batch_size``, ``ema_decay``, ``reuse_fake``: the
     setup a run without those options gets; ``init``: the initialisation its constructor
-    applies (recorded in rows); ``cpu_threads``: torch threads to train it with on a CPU.
+    applies (recorded in rows); ``cpu_threads``: torch threads to train it with on a CPU;
+    ``search_space``: ranges ``ganbench search`` draws from on this pair, each within the
+    shared one (a pair may narrow the space, the same for every loss).
     """
 
     loss_hyperparams: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -63,6 +65,8 @@ class PairDefaults:
     reuse_fake: bool | None = None
     init: str = ""
     cpu_threads: int | None = None
+    # ``ganbench search``: narrower ranges on this pair (ganbench.search_space), for every loss
+    search_space: Mapping[str, Any] = field(default_factory=dict)
 
 
 def model_class(factory: Callable[[], Any]) -> type:

@@ -33,9 +33,6 @@ class Prepared:
     evaluator: Evaluator | None
     curve_evaluator: Evaluator | None
 
-    def cell(self, loss: str, seed: int) -> Cell:
-        return next(c for c in self.cells if (c.loss.name, c.seed) == (loss, seed))
-
 
 def prepare(spec: RunSpec, check: bool = True) -> Prepared:
     """Fill defaults, load the dataset, build the cells and evaluators.
@@ -62,11 +59,8 @@ def prepare(spec: RunSpec, check: bool = True) -> Prepared:
     generator = model_class(registry.get_generator(spec.generator).factory)
     if check:
         check_loss_params(spec, {n: declared_extras(e, generator) for n, e in losses.items()})
-    cells = [
-        Cell(losses[name], seed, checked_hyperparams(losses[name], generator, spec))
-        for name in spec.losses
-        for seed in spec.seeds
-    ]
+    hps = {name: checked_hyperparams(entry, generator, spec) for name, entry in losses.items()}
+    cells = [Cell(losses[name], seed, *hps[name]) for name in spec.losses for seed in spec.seeds]
     evaluator = curve_evaluator = None
     if spec.eval.fid_samples > 0:
         # the driver of a Ray sweep needs no GPU of its own: its evaluator (the real-data floor)

@@ -4,6 +4,7 @@ them."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,8 +81,15 @@ class RunSpec:
 
 @dataclass(frozen=True)
 class Cell:
-    """One (loss, seed) of a run, with the hyperparameters it trains with."""
+    """One (loss, seed) of a run, with the hyperparameters it trains with.
+
+    ``sources`` says where each hyperparameter came from (``loss``, ``pair``, ``search``,
+    ``command line``); ``tags`` are informational row columns (a search's ``trial`` and
+    ``search_phase``). Neither is part of the cell's ``config_hash``: the values are.
+    """
 
     loss: Entry
     seed: int
     hp: Hyperparams
+    sources: Mapping[str, str] = field(default_factory=dict)
+    tags: Mapping[str, Any] = field(default_factory=dict)

@@ -99,7 +99,7 @@ def _hashes(loss: str, seed: int, **spec_fields) -> tuple[str, str]:
     spec = with_defaults(RunSpec(losses=(loss,), device="cpu", **spec_fields))
     entry = registry.get_loss(loss)
     generator = model_class(registry.get_generator(spec.generator).factory)
-    cell = Cell(entry, seed, checked_hyperparams(entry, generator, spec))
+    cell = Cell(entry, seed, *checked_hyperparams(entry, generator, spec))
     return cell_hashes(cell, spec, torch.device("cpu"))
 
 

@@ -118,7 +118,11 @@ def test_mlp_2d_shapes_features_and_logit():
     f = D.features(x)
     assert f.shape == (5, 128)
     assert D(x).shape == (5,) and torch.allclose(D(x), D.head(f))
-    assert set(G.loss_hyperparams) == {"minimax", "non-saturating", "feature-matching", "wgan"}
+    from ganbench.defaults import pair_layers
+
+    # every built-in objective gets the pair's settings (Adam ones by optimiser, WGAN by name)
+    for loss in ("minimax", "non-saturating", "feature-matching", "wgan"):
+        assert pair_layers(registry.get_loss(loss), G), loss
 
 
 def test_run_ring8_writes_mode_metrics_reference_and_scatter_plot(tmp_path, capsys):

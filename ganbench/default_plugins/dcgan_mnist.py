@@ -95,11 +95,7 @@ class DcganMnistBnGenerator(DcganMnistGenerator):
     data scaled to [-1, 1]. Layer sizes, kernels, strides and the discriminator are unchanged.
     """
 
-    loss_hyperparams = {
-        "minimax": DCGAN_ADAM,
-        "non-saturating": DCGAN_ADAM,
-        "feature-matching": DCGAN_ADAM,
-    }
+    loss_hyperparams = {"optimizer:adam": DCGAN_ADAM}  # every Adam objective, plugins' too
     # WGAN with its paper's clipping and RMSprop 5e-5 learns slowly: no digits at 300 steps
     # (FID 793 over 3 seeds vs 380-420 for the others). One seed's curve (2k-sample FID): 856 at
     # step 250, 497 at 500, 416 at 750, so 1000 steps (~13 min per cell here). A run with wgan

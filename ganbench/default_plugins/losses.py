@@ -7,6 +7,7 @@ from torch import Tensor, nn
 
 from ganbench import losses as L
 from ganbench.hookspecs import hookimpl
+from ganbench.search_space import LogUniform
 
 # The article's example compiles both models with Keras' "adam": lr 1e-3, betas (0.9, 0.999).
 ARTICLE_ADAM = L.Hyperparams(optimizer_g="adam", optimizer_d="adam", lr_g=1e-3, lr_d=1e-3)
@@ -61,6 +62,7 @@ class WGAN(L.Loss):
         n_critic=5,
         extras={"clip": 0.01},
     )
+    search_space = {"clip": LogUniform(1e-3, 1e-1)}  # the clip value, a decade around 0.01
     reference = "Arjovsky et al. 2017, Wasserstein GAN"
 
     def d_loss(self, D: nn.Module, real: Tensor, fake: Tensor) -> Tensor:

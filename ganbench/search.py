@@ -1,0 +1,331 @@
+"""``ganbench search``: equal tuning budgets for every objective (Lucic et al. 2018).
+
+For each loss, ``trials`` settings are drawn from the same space (:mod:`ganbench.search_space`:
+the shared optimiser, learning rates, betas and n_critic, plus the loss's own extras, narrowed
+where the pair says) and each is trained as one cell at the search seed. The best draw of each
+loss (by ``metric``) is then retrained on ``seeds_best`` new seeds, so its confidence interval and
+the Holm-corrected comparisons of the best settings (:mod:`ganbench.tables`) are free of the
+selection's luck. Every cell goes through the run's launchers and results files, so a search
+resumes like ``ganbench run``: rerunning the same command trains nothing new.
+
+Besides runs.csv, summary.csv and comparisons.csv it writes ``search.csv`` (one row per draw:
+its trial, hyperparameters, status and metric) and ``search_best_of_k.csv`` (the best metric
+among k draws as a function of k, with a bootstrap band: k of the draws resampled without
+replacement, as in Lucic et al., Fig. 4).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ganbench import launchers, registry
+from ganbench import results as R
+from ganbench.defaults import checked_hyperparams
+from ganbench.errors import GanbenchError, did_you_mean
+from ganbench.files import atomic_write_bytes
+from ganbench.identity import cell_hashes
+from ganbench.models import model_class, pair_defaults
+from ganbench.plan import Prepared, prepare
+from ganbench.runner import failed_cells, plan_notes, reference_table
+from ganbench.search_space import compose, draw
+from ganbench.spec import Cell, RunSpec
+from ganbench.stats import BOOTSTRAP_SEED, CONFIDENCE
+from ganbench.tables import Tables, compare, latest_attempts, summarize, write_tables
+
+SEARCH = "search.csv"
+BEST_OF_K = "search_best_of_k.csv"
+BEST_SUMMARY = "search_best.csv"  # summary.csv's columns, over the best settings' new seeds
+BEST_COMPARISONS = "search_comparisons.csv"  # comparisons.csv's, between the best settings
+# metrics where more is better; every other metric (fid, kid, mode_kl, ...) is better lower
+HIGHER_IS_BETTER = {
+    "is",
+    "precision_k3",
+    "recall_k3",
+    "density_k5",
+    "coverage_k5",
+    "modes_covered",
+    "high_quality_frac",
+    "classes",
+}
+BEST_OF_K_RESAMPLES = 1000
+DRAW_COLUMNS = ("optimizer_g", "lr_g", "lr_d", "beta1", "beta2", "n_critic", "loss_params")
+
+
+@dataclass(frozen=True)
+class SearchSpec:
+    """What ``ganbench search`` was asked to do: ``run``'s losses, data, pair, budget, launcher
+    and output; ``trials`` draws per loss; the best of each retrained on ``seeds_best`` seeds."""
+
+    run: RunSpec
+    trials: int = 8
+    seeds_best: int = 3
+    metric: str = "fid"  # picks the best draw; see HIGHER_IS_BETTER
+    seed: int = 0  # seed of the draws, and of the draws' cells; the best's seeds follow it
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    tables: Tables  # summary and comparisons of the best settings on their new seeds
+    draws: pd.DataFrame  # search.csv
+    best_of_k: pd.DataFrame  # search_best_of_k.csv
+    note: str  # how many draws and seeds each number rests on
+
+
+def search(spec: SearchSpec, log: Callable[[str], None] | None = None) -> SearchResult:
+    """Run the search (see the module docstring); return its tables."""
+    log = log or (lambda msg: print(msg, file=sys.stderr))
+    for name, value in (("--trials", spec.trials), ("--seeds-best", spec.seeds_best)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise GanbenchError(f"{name} must be a whole number of at least 1, got {value!r}")
+    better_higher = spec.metric in HIGHER_IS_BETTER
+    run_spec = dataclasses.replace(spec.run, seeds=(spec.seed,))
+    prep = prepare(run_spec)
+    for line in plan_notes(spec.run, prep):
+        log(line)
+    log(
+        f"search: {spec.trials} draws per loss ({', '.join(prep.spec.losses)}), best by "
+        f"{spec.metric} ({'higher' if better_higher else 'lower'} is better), then the best of "
+        f"each on {spec.seeds_best} new seeds"
+    )
+    reference = reference_table(prep)
+    check_metric(spec.metric, reference)
+
+    draws = draw_cells(prep, spec)
+    launchers.run_cells(dataclasses.replace(prep, cells=draws), log)
+    runs = _latest(prep)
+    table = draws_table(prep, draws, runs, spec.metric)
+
+    best_seeds = tuple(spec.seed + 1 + i for i in range(spec.seeds_best))
+    best_prep = dataclasses.replace(
+        prep, spec=dataclasses.replace(prep.spec, seeds=best_seeds), cells=[]
+    )
+    best_cells = []
+    for loss, rows in table.groupby("loss", sort=False):
+        chosen = best_draw(rows, spec.metric, better_higher)
+        if chosen is None:
+            log(
+                f"search: no draw of {loss} finished with a finite {spec.metric}; "
+                "no best setting to retrain"
+            )
+            continue
+        cell = next(c for c in draws if c.loss.name == loss and c.tags["trial"] == chosen)
+        log(f"search: best {loss} draw is trial {chosen} ({_setting(cell)})")
+        tags = {"trial": chosen, "search_phase": "best"}
+        best_cells += [dataclasses.replace(cell, seed=s, tags=tags) for s in best_seeds]
+    best_prep = dataclasses.replace(best_prep, cells=best_cells)
+    launchers.run_cells(best_prep, log)
+
+    out = prep.spec.out
+    with R.lock(out):
+        write_tables(out, reference)
+        runs = latest_attempts(R.read_csv(out / R.RUNS))
+        curves = R.read_csv(out / R.CURVES)
+    # the best settings on their new seeds only: the draw that won the selection stays out
+    best_hashes = {cell_hashes(c, best_prep.spec, prep.device)[0] for c in best_cells}
+    best_runs = runs[runs["config_hash"].astype(str).isin(best_hashes)] if len(runs) else runs
+    tables = Tables(summarize(best_runs, curves, reference), compare(best_runs, spec.metric))
+    table = draws_table(prep, draws, runs, spec.metric)
+    table["best"] = False
+    for cell in best_cells:
+        table.loc[
+            (table["loss"] == cell.loss.name) & (table["trial"] == cell.tags["trial"]), "best"
+        ] = True
+    curve = best_of_k(table, spec.metric, better_higher)
+    _write(out / SEARCH, table)
+    _write(out / BEST_OF_K, curve)
+    _write(out / BEST_SUMMARY, tables.summary)
+    _write(out / BEST_COMPARISONS, tables.comparisons)
+    failed = failed_cells(dataclasses.replace(prep, cells=draws), runs)
+    failed += failed_cells(best_prep, runs)
+    note = (
+        f"Each loss: {spec.trials} draws at seed {spec.seed} (one cell each), best by "
+        f"{spec.metric}; the best setting of each on {spec.seeds_best} new seeds "
+        f"({', '.join(map(str, best_seeds))}), which the table below summarises; best-of-k "
+        f"bands from {BEST_OF_K_RESAMPLES} resamples of k of the {spec.trials} draws."
+    )
+    return SearchResult(dataclasses.replace(tables, failed=failed), table, curve, note)
+
+
+def check_metric(metric: str, reference: pd.DataFrame | None) -> None:
+    """``metric`` is one the run's evaluator scores (its real-data row names them), else one
+    line naming the valid ones; a search needs an evaluator to pick its best draws."""
+    if reference is None:
+        raise GanbenchError(
+            "ganbench search needs scores to pick the best draws: --fid-samples > 0"
+        )
+    scored = str(reference["metrics"].iloc[0]).split()
+    if metric not in scored:
+        raise GanbenchError(
+            f"Unknown --metric {metric!r} for this dataset.{did_you_mean(metric, scored)} "
+            f"Available: {', '.join(scored)}"
+        )
+
+
+def draw_cells(prep: Prepared, spec: SearchSpec) -> list[Cell]:
+    """``spec.trials`` cells per loss, each with one draw from the loss's search space on this
+    pair; the command line's overrides stay fixed (they win over the draw)."""
+    generator = model_class(registry.get_generator(prep.spec.generator).factory)
+    narrowed = pair_defaults(generator).search_space
+    cells = []
+    for entry in {c.loss.name: c.loss for c in prep.cells}.values():
+        space = compose(model_class(entry.factory).search_space, narrowed)
+        for trial in range(spec.trials):
+            drawn = as_overrides(draw(space, spec.seed, entry.name, trial))
+            hp, sources = checked_hyperparams(entry, generator, prep.spec, drawn)
+            tags = {"trial": trial, "search_phase": "draw"}
+            cells.append(Cell(entry, spec.seed, hp, sources, tags))
+    return cells
+
+
+def as_overrides(drawn: dict[str, Any]) -> dict[str, Any]:
+    """A draw as :class:`~ganbench.losses.Hyperparams` fields: one optimiser for both models,
+    the loss's extras under ``extras``."""
+    out: dict[str, Any] = {"extras": {}}
+    for key, value in drawn.items():
+        if key == "optimizer":
+            out["optimizer_g"] = out["optimizer_d"] = value
+        elif key in ("lr_g", "lr_d", "beta1", "beta2", "n_critic"):
+            out[key] = value
+        else:
+            out["extras"][key] = value
+    return out
+
+
+def _latest(prep: Prepared) -> pd.DataFrame:
+    return latest_attempts(R.read_csv(prep.spec.out / R.RUNS))
+
+
+def draws_table(prep: Prepared, draws: list[Cell], runs: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """One row per draw: loss, trial, its hyperparameters, and its row's status and metric."""
+    records = runs.to_dict("records") if not runs.empty else []
+    by_hash = {str(row.get("config_hash")): row for row in records}
+    rows = []
+    for cell in draws:
+        row = by_hash.get(cell_hashes(cell, prep.spec, prep.device)[0], {})
+        hp = cell.hp
+        rows.append(
+            {
+                "loss": cell.loss.name,
+                "trial": cell.tags["trial"],
+                "seed": cell.seed,
+                "status": row.get("status", "missing"),
+                metric: row.get(metric, math.nan),
+                **({f"{metric}_ema": row.get(f"{metric}_ema")} if f"{metric}_ema" in row else {}),
+                "optimizer_g": hp.optimizer_g,
+                "lr_g": hp.lr_g,
+                "lr_d": hp.lr_d,
+                "beta1": hp.beta1,
+                "beta2": hp.beta2,
+                "n_critic": hp.n_critic,
+                "loss_params": json.dumps(dict(hp.extras), sort_keys=True),
+                "train_s": row.get("train_s", math.nan),
+                "run_id": row.get("run_id", ""),
+                "config_hash": row.get("config_hash", ""),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _score(rows: pd.DataFrame, metric: str, better_higher: bool) -> np.ndarray:
+    """The metric of each draw, a failed or non-finite draw the worst possible value."""
+    values = pd.to_numeric(rows[metric], errors="coerce").to_numpy(dtype=float, copy=True)
+    values[(rows["status"] != "ok").to_numpy() | ~np.isfinite(values)] = (
+        -np.inf if better_higher else np.inf
+    )
+    return -values if better_higher else values  # lower is better from here on
+
+
+def best_draw(rows: pd.DataFrame, metric: str, better_higher: bool) -> int | None:
+    """The trial of the best draw among ``rows``, None if none finished with a finite metric."""
+    values = _score(rows, metric, better_higher)
+    if not np.isfinite(values).any():
+        return None
+    return int(rows["trial"].to_numpy()[int(np.argmin(values))])
+
+
+def best_of_k(table: pd.DataFrame, metric: str, better_higher: bool) -> pd.DataFrame:
+    """Per loss and k = 1..K: the best metric among k of its K draws, resampled without
+    replacement; mean and the central ``CONFIDENCE`` band (Lucic et al. 2018, Fig. 4)."""
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    rows = []
+    for loss, group in table.groupby("loss", sort=False):
+        values = _score(group, metric, better_higher)
+        n = len(values)
+        for k in range(1, n + 1):
+            best = np.array(
+                [
+                    values[rng.choice(n, size=k, replace=False)].min()
+                    for _ in range(BEST_OF_K_RESAMPLES)
+                ]
+            )
+            if better_higher:
+                best = -best
+            lo, hi = np.percentile(best, [50 * (1 - CONFIDENCE), 50 * (1 + CONFIDENCE)])
+            finite = best[np.isfinite(best)]
+            rows.append(
+                {
+                    "loss": loss,
+                    "k": k,
+                    "draws": n,
+                    f"best_{metric}_mean": float(finite.mean()) if len(finite) else math.nan,
+                    f"best_{metric}_lo": float(lo),
+                    f"best_{metric}_hi": float(hi),
+                    "resamples": BEST_OF_K_RESAMPLES,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def search_view(result: SearchResult) -> pd.DataFrame:
+    """The printed search table: per loss, its draws, how many finished, the best and median
+    metric, and the best setting."""
+    table = result.draws
+    metric = table.columns[4]
+    out = []
+    for loss, rows in table.groupby("loss", sort=False):
+        ok = rows[rows["status"] == "ok"]
+        values = pd.to_numeric(ok[metric], errors="coerce")
+        chosen = rows[rows.get("best", False) == True]  # noqa: E712
+        best = chosen.iloc[0] if len(chosen) else None
+        out.append(
+            {
+                "loss": loss,
+                "draws": len(rows),
+                "ok": len(ok),
+                f"best {metric}": f"{values.min():.4g}" if len(values) else "-",
+                f"median {metric}": f"{values.median():.4g}" if len(values) else "-",
+                "best trial": int(best["trial"]) if best is not None else "-",
+                "best setting": _row_setting(best) if best is not None else "-",
+            }
+        )
+    return pd.DataFrame(out)
+
+
+def _setting(cell: Cell) -> str:
+    hp = cell.hp
+    extras = "".join(f" {k} {v:.3g}" for k, v in dict(hp.extras).items())
+    return (
+        f"{hp.optimizer_g} lr G {hp.lr_g:.2g} D {hp.lr_d:.2g} beta1 {hp.beta1:.2f} "
+        f"beta2 {hp.beta2:.3f} n_critic {hp.n_critic}{extras}"
+    )
+
+
+def _row_setting(row: pd.Series) -> str:
+    extras = "".join(f" {k} {v:.3g}" for k, v in json.loads(row["loss_params"]).items())
+    return (
+        f"{row['optimizer_g']} lr G {row['lr_g']:.2g} D {row['lr_d']:.2g} "
+        f"b1 {row['beta1']:.2f} b2 {row['beta2']:.3f} n_critic {int(row['n_critic'])}{extras}"
+    )
+
+
+def _write(path, frame: pd.DataFrame) -> None:
+    atomic_write_bytes(path, frame.to_csv(index=False).encode())
