@@ -144,8 +144,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     print_tables(result.tables)
     print(
         f"\n{time.perf_counter() - start:.0f} s; results in {args.out}/ (search.csv, "
-        "search_best_of_k.csv, search_best.csv, search_comparisons.csv, runs.csv, summary.csv, ...); `ganbench report` draws "
-        "the search plots"
+        "search_best_of_k.csv, search_best.csv, search_comparisons.csv, runs.csv, ...); "
+        "`ganbench report` draws the search plots"
     )
     return failed_exit(result.tables.failed)
 
