@@ -102,8 +102,24 @@ def kid_arguments(group, subsets: str, size: str) -> None:
     )
 
 
+def command_parser(command: str) -> argparse.ArgumentParser:
+    """A parser of ``command``'s (run or search) options alone, as after its name."""
+    parser = argparse.ArgumentParser(prog=f"ganbench {command}")
+    add_run_arguments(parser)
+    if command == "search":
+        add_search_arguments(parser)
+    return parser
+
+
 def add_run_arguments(run: argparse.ArgumentParser) -> None:
     """The options of ``ganbench run``, which ``ganbench search`` takes too."""
+    run.add_argument(
+        "--config",
+        type=Path,
+        metavar="STUDY.toml",
+        help="read options from a TOML study file (keys: the long option names, e.g. loss = "
+        '["minimax", "wgan"], steps = 30); a flag on the command line overrides the file',
+    )
     run.add_argument("--loss", action="append", default=[], help="objective (repeatable)")
     run.add_argument("--generator", help="default: the dataset's recommended model pair")
     run.add_argument("--discriminator", help="default: the generator's name (its pair)")

@@ -260,11 +260,16 @@ def _on_sigterm(signum, frame) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
+        if getattr(args, "config", None) is not None:
+            from ganbench.study import with_study
+
+            args = with_study(args.command, args, argv[argv.index(args.command) + 1 :])
         return COMMANDS[args.command](args)
     except GanbenchError as exc:
         print(f"ganbench: error: {exc}", file=sys.stderr)

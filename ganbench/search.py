@@ -22,7 +22,6 @@ import math
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,7 +35,7 @@ from ganbench.identity import cell_hashes
 from ganbench.models import model_class, pair_defaults
 from ganbench.plan import Prepared, prepare
 from ganbench.runner import failed_cells, plan_notes, reference_table
-from ganbench.search_space import compose, draw
+from ganbench.search_space import as_overrides, compose, draw
 from ganbench.spec import Cell, RunSpec
 from ganbench.stats import BOOTSTRAP_SEED, CONFIDENCE
 from ganbench.tables import Tables, compare, latest_attempts, summarize, write_tables
@@ -89,6 +88,8 @@ def search(spec: SearchSpec, log: Callable[[str], None] | None = None) -> Search
     better_higher = spec.metric in HIGHER_IS_BETTER
     run_spec = dataclasses.replace(spec.run, seeds=(spec.seed,))
     prep = prepare(run_spec)
+    reference = reference_table(prep)
+    check_metric(spec.metric, reference)
     for line in plan_notes(spec.run, prep):
         log(line)
     log(
@@ -96,8 +97,6 @@ def search(spec: SearchSpec, log: Callable[[str], None] | None = None) -> Search
         f"{spec.metric} ({'higher' if better_higher else 'lower'} is better), then the best of "
         f"each on {spec.seeds_best} new seeds"
     )
-    reference = reference_table(prep)
-    check_metric(spec.metric, reference)
 
     draws = draw_cells(prep, spec)
     launchers.run_cells(dataclasses.replace(prep, cells=draws), log)
@@ -186,20 +185,6 @@ def draw_cells(prep: Prepared, spec: SearchSpec) -> list[Cell]:
     return cells
 
 
-def as_overrides(drawn: dict[str, Any]) -> dict[str, Any]:
-    """A draw as :class:`~ganbench.losses.Hyperparams` fields: one optimiser for both models,
-    the loss's extras under ``extras``."""
-    out: dict[str, Any] = {"extras": {}}
-    for key, value in drawn.items():
-        if key == "optimizer":
-            out["optimizer_g"] = out["optimizer_d"] = value
-        elif key in ("lr_g", "lr_d", "beta1", "beta2", "n_critic"):
-            out[key] = value
-        else:
-            out["extras"][key] = value
-    return out
-
-
 def _latest(prep: Prepared) -> pd.DataFrame:
     return latest_attempts(R.read_csv(prep.spec.out / R.RUNS))
 
@@ -269,7 +254,9 @@ def best_of_k(table: pd.DataFrame, metric: str, better_higher: bool) -> pd.DataF
             )
             if better_higher:
                 best = -best
-            lo, hi = np.percentile(best, [50 * (1 - CONFIDENCE), 50 * (1 + CONFIDENCE)])
+            lo, hi = np.percentile(
+                best, [50 * (1 - CONFIDENCE), 50 * (1 + CONFIDENCE)], method="inverted_cdf"
+            )
             finite = best[np.isfinite(best)]
             rows.append(
                 {

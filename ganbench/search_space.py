@@ -137,3 +137,17 @@ def draw(space: Mapping[str, Distribution], search_seed: int, loss: str, trial: 
     """One draw of every key of ``space`` (in sorted key order), reproducible from its seed."""
     rng = np.random.default_rng(draw_seed(search_seed, loss, trial))
     return {key: space[key].draw(rng) for key in sorted(space)}
+
+
+def as_overrides(drawn: dict[str, Any]) -> dict[str, Any]:
+    """A draw as :class:`~ganbench.losses.Hyperparams` fields: one optimiser for both models,
+    the loss's extras under ``extras``."""
+    out: dict[str, Any] = {"extras": {}}
+    for key, value in drawn.items():
+        if key == "optimizer":
+            out["optimizer_g"] = out["optimizer_d"] = value
+        elif key in ("lr_g", "lr_d", "beta1", "beta2", "n_critic"):
+            out[key] = value
+        else:
+            out["extras"][key] = value
+    return out

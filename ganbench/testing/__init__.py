@@ -31,7 +31,7 @@ check builds on). Import the checks from ``ganbench.testing`` itself.
 from __future__ import annotations
 
 from ganbench.testing.datasets import check_dataset
-from ganbench.testing.losses import check_loss, check_loss_steps
+from ganbench.testing.losses import check_loss, check_loss_steps, check_search_space
 from ganbench.testing.models import (
     TinyDiscriminator,
     TinyGenerator,
@@ -51,6 +51,7 @@ __all__ = [
     "check_generator",
     "check_loss",
     "check_loss_steps",
+    "check_search_space",
     "check_model_pair",
     "plugins_loaded",
 ]

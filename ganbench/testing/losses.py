@@ -104,7 +104,10 @@ def check_loss(
       carrying G's graph): ``g_loss(D, real, fake)`` is a finite scalar whose gradient reaches
       G (non-zero, finite) and no parameter of D, and it changes no parameter;
     - ``steps`` generator steps of :func:`ganbench.trainer.train` (``n_critic`` D steps each,
-      the loss's own optimiser defaults) finish with status ``ok`` (finite losses).
+      the loss's own optimiser defaults) finish with status ``ok`` (finite losses);
+    - its search space (``search_space``, for ``ganbench search``) adds only keys of its
+      ``defaults.extras``, each a :class:`ganbench.search_space.Distribution`, and draws from the
+      whole space (the shared one with its extras) are valid hyperparameters.
     """
     factory, label = resolve("loss", loss)
     obj = build(factory, label, Loss, "a ganbench.losses.Loss")
@@ -114,11 +117,39 @@ def check_loss(
     problems = hp.problems()
     if problems:
         raise fail(label, "invalid defaults: " + "; ".join(problems))
+    check_search_space(label, type(obj))
     obj.hp = hp
     G, D = _models(generator, discriminator, seed)
     real = _real_batch(G, batch_size, seed)
     check_loss_steps(label, obj, G, D, real, seed)
     _check_training(label, factory, hp, generator, discriminator, steps, batch_size, precision)
+
+
+def check_search_space(label: str, loss_class: type[Loss], draws: int = 20) -> None:
+    """A loss's ``search_space`` against the search contract (see :func:`check_loss`)."""
+    from ganbench.search_space import Distribution, as_overrides, compose, draw
+
+    space = loss_class.search_space
+    extras = dict(loss_class.defaults.extras)
+    for key, dist in dict(space).items():
+        if key not in extras:
+            raise fail(
+                label,
+                f"search_space key {key!r} is not one of its defaults.extras "
+                f"({', '.join(extras) or 'none'}); the shared space covers the optimiser, "
+                "learning rates, betas and n_critic",
+            )
+        if not isinstance(dist, Distribution):
+            raise fail(label, f"search_space[{key!r}] must be a Distribution, got {dist!r}")
+    try:
+        full = compose(space)
+    except Exception as exc:
+        raise fail(label, f"search_space does not compose with the shared space: {exc}") from None
+    for trial in range(draws):
+        drawn = as_overrides(draw(full, 0, label, trial))
+        problems = loss_class.defaults.replace(**drawn).problems()
+        if problems:
+            raise fail(label, f"search draw {trial} is invalid: {'; '.join(problems)}")
 
 
 def check_loss_steps(

@@ -1,0 +1,68 @@
+"""Study files: ganbench run --config study.toml."""
+
+import pandas as pd
+import pytest
+
+from ganbench.cli import main
+
+STUDY = """
+loss = ["minimax", "wgan"]
+dataset = "ring8"
+steps = 12
+seeds = 2
+loss-param = {clip = 0.05}
+"""
+
+
+def test_a_study_file_sets_the_options_and_the_command_line_wins(tmp_path):
+    study = tmp_path / "study.toml"
+    study.write_text(STUDY + f'out = "{tmp_path / "a"}"\n')
+    assert main(["run", "--config", str(study)]) == 0
+    runs = pd.read_csv(tmp_path / "a" / "runs.csv")
+    assert sorted(runs["loss"]) == ["minimax", "minimax", "wgan", "wgan"]
+    assert set(runs["steps"]) == {12} and set(runs["seed"]) == {0, 1}
+    assert runs[runs["loss"] == "wgan"]["loss_params"].iloc[0] == '{"clip": 0.05}'
+
+    out = tmp_path / "b"
+    assert main(["run", "--config", str(study), "--steps", "8", "--loss", "wgan",
+                 "--out", str(out)]) == 0  # fmt: skip
+    runs = pd.read_csv(out / "runs.csv")
+    assert list(runs["loss"].unique()) == ["wgan"] and set(runs["steps"]) == {8}
+    assert set(runs["seed"]) == {0, 1}  # from the file
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("stepz = 3\n", "Unknown key 'stepz' in study file"),
+        ('steps = "ten"\n', "steps = 'ten': expected a whole number"),
+        ("fresh = 1\n", "fresh = 1: expected true or false"),
+        ("steps = 3\nsteps = 4\n", "is not valid TOML"),
+    ],
+)
+def test_study_file_mistakes_are_one_line_exit_2(tmp_path, capsys, text, message):
+    study = tmp_path / "study.toml"
+    study.write_text(text)
+    assert main(["run", "--config", str(study), "--loss", "minimax", "--dataset", "ring8"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    if "stepz" in text:
+        assert "Did you mean 'steps'?" in err and "Valid keys: " in err
+
+
+def test_a_missing_study_file_is_one_line(tmp_path, capsys):
+    assert main(["run", "--config", str(tmp_path / "nope.toml")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_the_committed_search_keeps_its_study_file():
+    from pathlib import Path
+
+    from ganbench.study import read_study
+
+    root = Path(__file__).resolve().parents[1] / "results"
+    studies = sorted(root.glob("search-*/study.toml"))
+    assert studies, "no committed search study"
+    for path in studies:
+        values = read_study(path)
+        assert values["out"] == f"results/{path.parent.name}" and values["trials"] >= 8
