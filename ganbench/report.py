@@ -31,7 +31,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from ganbench import results as R
-from ganbench import stats
+from ganbench import search_report, stats
 from ganbench.errors import GanbenchError, describe
 from ganbench.files import atomic_write_bytes, atomic_write_with
 from ganbench.tables import (
@@ -334,7 +334,7 @@ def render_markdown(out: Path, runs: pd.DataFrame, tables: Tables, plots: dict) 
         lines += [markdown_table(view.rename(columns=MATCHED_VIEW).map(fmt)), ""]
     else:
         lines += ["No FID curve points in curves.csv: run with `--eval-every K` to get them.", ""]
-    lines += ["## Plots", "", *_images_section(plots, out)]
+    lines += [*search_report.section(out, plots), "## Plots", "", *_images_section(plots, out)]
     return "\n".join(lines)
 
 
@@ -376,6 +376,7 @@ def write_report(out: Path, log: Callable[[str], None] | None = None) -> Report:
             runs, out, plots_dir / "samples_ema.png", column="samples_ema_png"
         ),
     }
+    drawers.update(search_report.drawers(out, plots_dir, _figure, _save))
     plots: dict[str, Path | None] = {}
     for name, draw in drawers.items():  # a plot that fails (a damaged PNG) costs only itself
         try:

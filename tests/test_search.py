@@ -59,7 +59,14 @@ def test_a_two_trial_search_on_ring8_then_a_resume_that_trains_nothing(tmp_path,
     # resume: the same command trains nothing new
     assert main([*args, "--out", str(out)]) == 0
     assert len(_rows(out)) == len(runs)
-    assert "trained" not in capsys.readouterr().err.replace("finished earlier", "")
+    err = capsys.readouterr().err
+    assert err.count("finished earlier") == len(runs) and "critic steps per G step" not in err
+
+    # the report draws the search's plots and section
+    assert main(["report", str(out)]) == 0
+    assert (out / "plots" / "search_distribution.png").is_file()
+    assert (out / "plots" / "search_best_of_k.png").is_file()
+    assert "## Search" in (out / "report.md").read_text()
 
 
 def test_draws_are_reproducible_and_independent_of_the_number_of_trials():

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from ganbench import Hyperparams, Loss, hookimpl
 from ganbench import losses as L  # the pure math functions of the built-in objectives
+from ganbench.search_space import LogUniform
 
 __version__ = "0.1.0"
 
@@ -52,6 +53,8 @@ class WGANGP(Loss):
         n_critic=5,
         extras={"lambda": 10.0},
     )
+    # ganbench search draws the penalty weight too (Lucic et al. 2018: log-uniform in [0.1, 100])
+    search_space = {"lambda": LogUniform(0.1, 100.0)}
     reference = "Gulrajani et al. 2017, Improved Training of Wasserstein GANs"
 
     def d_loss(self, D: nn.Module, real: Tensor, fake: Tensor) -> Tensor:

@@ -1,0 +1,104 @@
+"""The search part of ``ganbench report``, where a results directory holds a search
+(:mod:`ganbench.search`): per loss, the metric's distribution over its draws (a box plot) and
+the best metric among k draws against k with its bootstrap band (Lucic et al. 2018, Fig. 4)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ganbench import results as R
+from ganbench.search import BEST_COMPARISONS, BEST_OF_K, BEST_SUMMARY, SEARCH
+from ganbench.views import comparison_view, markdown_table, summary_view
+
+CAPTIONS = {
+    "search_distribution": "Each loss's metric over its search draws (failed draws left out)",
+    "search_best_of_k": "Best metric among k draws against k (mean, 95% band over resamples)",
+}
+
+
+def _metric(table: pd.DataFrame) -> str:
+    return str(table.columns[4])  # loss, trial, seed, status, then the metric (search.csv)
+
+
+def plot_distribution(out: Path, path: Path, figure: Callable, save: Callable) -> Path | None:
+    table = R.read_csv(out / SEARCH)
+    metric = _metric(table)
+    groups = [
+        (loss, pd.to_numeric(rows[rows["status"] == "ok"][metric], errors="coerce").dropna())
+        for loss, rows in table.groupby("loss", sort=False)
+    ]
+    groups = [(loss, values) for loss, values in groups if len(values)]
+    if not groups:
+        return None
+    fig = figure()
+    ax = fig.add_subplot()
+    ax.boxplot([v.to_numpy() for _, v in groups], tick_labels=[loss for loss, _ in groups])
+    for i, (_, values) in enumerate(groups, 1):
+        ax.scatter(np.full(len(values), i), values, s=12, alpha=0.6)
+    ax.set_ylabel(f"{metric} (one point per draw)")
+    ax.set_yscale("log")
+    return save(fig, path)
+
+
+def plot_best_of_k(out: Path, path: Path, figure: Callable, save: Callable) -> Path | None:
+    curve = R.read_csv(out / BEST_OF_K)
+    if curve.empty:
+        return None
+    metric = next(c for c in curve.columns if c.endswith("_mean"))[len("best_") : -len("_mean")]
+    fig = figure()
+    ax = fig.add_subplot()
+    for loss, rows in curve.groupby("loss", sort=False):
+        k = rows["k"].to_numpy()
+        lo, hi = rows[f"best_{metric}_lo"], rows[f"best_{metric}_hi"]
+        finite = np.isfinite(lo) & np.isfinite(hi)
+        (line,) = ax.plot(k, rows[f"best_{metric}_mean"], marker="o", label=loss)
+        ax.fill_between(k[finite], lo[finite], hi[finite], alpha=0.2, color=line.get_color())
+    ax.set_xlabel("k: draws tried")
+    ax.set_ylabel(f"best {metric} among k draws")
+    ax.set_yscale("log")
+    ax.legend()
+    return save(fig, path)
+
+
+def drawers(out: Path, plots_dir: Path, figure: Callable, save: Callable) -> dict[str, Callable]:
+    """The search plots to draw, where ``out`` holds a search; none elsewhere."""
+    if not (out / SEARCH).is_file():
+        return {}
+    return {
+        "search_distribution": lambda: plot_distribution(
+            out, plots_dir / "search_distribution.png", figure, save
+        ),
+        "search_best_of_k": lambda: plot_best_of_k(
+            out, plots_dir / "search_best_of_k.png", figure, save
+        ),
+    }
+
+
+def section(out: Path, plots: dict[str, Path | None]) -> list[str]:
+    """The search section of report.md, where ``out`` holds a search."""
+    if not (out / SEARCH).is_file():
+        return []
+    table = R.read_csv(out / SEARCH)
+    metric, draws = _metric(table), table.groupby("loss")["trial"].nunique()
+    lines = [
+        "## Search",
+        "",
+        f"`{SEARCH}`: {', '.join(f'{loss} {n}' for loss, n in draws.items())} draws (one cell "
+        f"each), the best by {metric}; `{BEST_SUMMARY}` and `{BEST_COMPARISONS}`: the best "
+        "setting of each loss on new seeds.",
+        "",
+    ]
+    best = R.read_csv(out / BEST_SUMMARY) if (out / BEST_SUMMARY).is_file() else pd.DataFrame()
+    if not best.empty:
+        lines += [markdown_table(summary_view(best)), ""]
+    comparisons = R.read_csv(out / BEST_COMPARISONS) if (out / BEST_COMPARISONS).is_file() else None
+    if comparisons is not None and not comparisons.empty:
+        lines += [markdown_table(comparison_view(comparisons)), ""]
+    for name, caption in CAPTIONS.items():
+        if plots.get(name) is not None:
+            lines += [f"![{caption}]({plots[name].relative_to(out).as_posix()})", ""]
+    return lines
