@@ -66,3 +66,43 @@ def test_the_committed_search_keeps_its_study_file():
     for path in studies:
         values = read_study(path)
         assert values["out"] == f"results/{path.parent.name}" and values["trials"] >= 8
+
+
+def _planned_hashes(study):
+    """The config hashes ``ganbench run --config study`` would train, without training."""
+    import torch
+
+    from ganbench import registry
+    from ganbench.arguments import build_parser
+    from ganbench.cli import run_spec
+    from ganbench.defaults import checked_hyperparams, with_defaults
+    from ganbench.identity import cell_hashes
+    from ganbench.models import model_class
+    from ganbench.spec import Cell
+    from ganbench.study import with_study
+
+    argv = ["--config", str(study)]
+    args = with_study("run", build_parser().parse_args(["run", *argv]), argv)
+    spec = with_defaults(run_spec(args), device=torch.device("cpu"))
+    generator = model_class(registry.get_generator(spec.generator).factory)
+    hashes = set()
+    for name in spec.losses:
+        entry = registry.get_loss(name)
+        hp, sources = checked_hyperparams(entry, generator, spec)
+        for seed in spec.seeds:
+            cell = Cell(entry, seed, hp, sources)
+            hashes.add(cell_hashes(cell, spec, torch.device("cpu"))[0])
+    return hashes
+
+
+def test_committed_run_studies_plan_exactly_their_committed_cells():
+    from pathlib import Path
+
+    from ganbench.study import read_study
+
+    root = Path(__file__).resolve().parents[1] / "results"
+    studies = [p for p in sorted(root.glob("*/study.toml")) if "trials" not in read_study(p)]
+    assert len(studies) >= 2
+    for study in studies:
+        committed = set(pd.read_csv(study.parent / "runs.csv", dtype=str)["config_hash"])
+        assert _planned_hashes(study) == committed, study
