@@ -224,7 +224,8 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
     )
     run.add_argument(
         "--fresh",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=False,
         help="retrain every cell from step 0; by default a rerun skips finished cells and "
         "resumes interrupted ones",
     )

@@ -156,15 +156,6 @@ def pair_layers(loss: registry.Entry, generator: type | torch.nn.Module) -> list
     return [dict(table[key]) for key in keys if key in table]
 
 
-def pair_hyperparams(loss: registry.Entry, generator: type | torch.nn.Module) -> Hyperparams:
-    """The loss's paper defaults (its class's ``defaults``) with the model pair's defaults for
-    it applied."""
-    hp = model_class(loss.factory).defaults
-    for values in pair_layers(loss, generator):
-        hp = hp.replace(**values)
-    return hp
-
-
 def check_loss_params(spec: RunSpec, declared: dict[str, tuple[str, ...]]) -> None:
     """Every ``--loss-param`` key is a key some loss of the run declares (``declared``: each loss's
     extras keys), else a one-line error naming it, the valid keys and the closest one."""
@@ -197,9 +188,10 @@ def checked_hyperparams(
     return hp, sources
 
 
-def declared_extras(loss: registry.Entry, generator: type | torch.nn.Module) -> tuple[str, ...]:
-    """The extras keys ``loss`` declares (its defaults', with the pair's per-loss ones)."""
+def declared_extras(loss: registry.Entry) -> tuple[str, ...]:
+    """The extras keys ``loss`` declares: its ``defaults.extras``' (what ``--loss-param`` and a
+    pair's extras may set; :func:`sourced_hyperparams` drops any other)."""
     try:
-        return tuple(dict(pair_hyperparams(loss, generator).extras))
+        return tuple(dict(model_class(loss.factory).defaults.extras))
     except Exception:  # a broken loss: checked_hyperparams says so, in one line
         return ()

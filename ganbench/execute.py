@@ -89,7 +89,8 @@ def fail(row: dict[str, Any], cell: Cell, exc: Exception, log: Log) -> None:
     """Mark ``row`` an error row with ``exc``'s message (a failing plugin fails its own cell)."""
     row["status"] = "error"
     row["error"] = f"{type(exc).__name__}: {exc}"
-    log(f"cell {cell.loss.name} seed {cell.seed} failed: {row['error']}")
+    trial = f" trial {cell.tags['trial']}" if "trial" in cell.tags else ""
+    log(f"cell {cell.loss.name}{trial} seed {cell.seed} failed: {row['error']}")
     if os.environ.get("GANBENCH_DEBUG"):
         traceback.print_exc()
 

@@ -58,9 +58,13 @@ def register_generators(register: Register) -> None:
     data's own units, e.g. 2-D points, which are then never scaled). ``forward(z)`` returns a
     batch of samples.
 
-    Optionally ``loss_hyperparams``: per-objective defaults for this model, a dict from loss name
-    to :class:`ganbench.losses.Hyperparams` fields, e.g. ``{"wgan": {"lr_d": 1e-3}}``. They apply
-    over the loss's paper defaults and under command-line overrides. Optionally ``loss_steps``:
+    Optionally ``loss_hyperparams``: per-objective defaults for this model, a dict to
+    :class:`ganbench.losses.Hyperparams` fields keyed by ``"*"`` (every loss),
+    ``"optimizer:<name>"`` (every loss whose default optimiser is ``<name>``, plugin losses
+    included) or a loss name, applied in that order, e.g. ``{"optimizer:adam": {"lr_g": 1e-3},
+    "wgan": {"lr_d": 1e-3}}``. They apply over the loss's paper defaults and under a search's
+    draws and command-line overrides. Optionally ``search_space``: narrower ranges for
+    ``ganbench search`` on this model (:mod:`ganbench.search_space`). Optionally ``loss_steps``:
     a dict from loss name to the generator steps that objective needs on this model; a run
     without ``--steps`` that includes it gives every cell the largest such budget (equal terms).
     Optionally the model's recommended setup, used where the command line gives none:

@@ -1,6 +1,6 @@
 """Where the cells of a sweep run: in this process, in a local process pool, or as Ray tasks.
 
-Every launcher runs a cell the same way, :func:`ganbench.execute_cell` in some process:
+Every launcher runs a cell the same way, :func:`ganbench.execute.execute_cell` in some process:
 skip it if ``--out`` has it finished, else train it (or resume it from its checkpoint) and append
 its rows with :func:`ganbench.results.record_cell` (file-locked, atomic). So every launcher writes
 the same files, and a sweep begun under one launcher can be finished under another: the launcher
@@ -103,22 +103,23 @@ def _run_here(prep: Prepared, todo: Todo, log: Log) -> None:
 
 
 def pack_groups(prep: Prepared, todo: Todo) -> list[Todo]:
-    """``todo`` in groups to train together (``--pack K``): up to K seeds of the same loss, in
+    """``todo`` in groups to train together (``--pack K``): up to K seeds of the same setup
+    (loss and every hyperparameter: a search's draws of one loss never share a pack), in
     order. A cell with a checkpoint to resume from (and no ``--fresh``) trains alone: packs do
     not resume. Without ``--pack``, one group per cell."""
     k, spec = prep.spec.pack, prep.spec
     if k <= 1:
         return [[item] for item in todo]
     groups: list[Todo] = []
-    by_loss: dict[str, Todo] = {}
+    by_setup: dict[str, Todo] = {}
     for label, cell in todo:
-        chash, _ = cell_hashes(cell, spec, prep.device)
+        chash, setup = cell_hashes(cell, spec, prep.device)
         resumable = spec.checkpoint_every and not spec.fresh
         if resumable and checkpoints.path_for(spec.out, chash).exists():
             groups.append([(label, cell)])
         else:
-            by_loss.setdefault(cell.loss.name, []).append((label, cell))
-    for items in by_loss.values():
+            by_setup.setdefault(setup, []).append((label, cell))
+    for items in by_setup.values():
         groups += [items[i : i + k] for i in range(0, len(items), k)]
     return groups
 

@@ -58,7 +58,7 @@ def prepare(spec: RunSpec, check: bool = True) -> Prepared:
         dry_run(spec, dataset, losses)  # first: it names a plugin whose factory raises
     generator = model_class(registry.get_generator(spec.generator).factory)
     if check:
-        check_loss_params(spec, {n: declared_extras(e, generator) for n, e in losses.items()})
+        check_loss_params(spec, {n: declared_extras(e) for n, e in losses.items()})
     hps = {name: checked_hyperparams(entry, generator, spec) for name, entry in losses.items()}
     cells = [Cell(losses[name], seed, *hps[name]) for name in spec.losses for seed in spec.seeds]
     evaluator = curve_evaluator = None

@@ -122,10 +122,14 @@ def failed_cells(prep: Prepared, runs: pd.DataFrame) -> tuple[str, ...]:
         return ()
     status = dict(zip(runs["config_hash"].astype(str), runs["status"], strict=True))
     return tuple(
-        f"{cell.loss.name} seed {cell.seed}"
+        f"{cell.loss.name}{_trial(cell)} seed {cell.seed}"
         for cell in prep.cells
         if status.get(cell_hashes(cell, prep.spec, prep.device)[0]) == "error"
     )
+
+
+def _trial(cell) -> str:
+    return f" trial {cell.tags['trial']}" if "trial" in cell.tags else ""
 
 
 def rows_about(tables: Tables, setups: set[str]) -> Tables:

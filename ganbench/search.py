@@ -30,30 +30,27 @@ from ganbench import launchers, registry
 from ganbench import results as R
 from ganbench.defaults import checked_hyperparams
 from ganbench.errors import GanbenchError, did_you_mean
-from ganbench.files import atomic_write_bytes
 from ganbench.identity import cell_hashes
 from ganbench.models import model_class, pair_defaults
 from ganbench.plan import Prepared, prepare
 from ganbench.runner import failed_cells, plan_notes, reference_table
-from ganbench.search_space import as_overrides, compose, draw
-from ganbench.spec import Cell, RunSpec
+from ganbench.search_report import BEST_COMPARISONS, BEST_OF_K, BEST_SUMMARY, SEARCH
+from ganbench.search_space import as_overrides, compose, draw, draw_seed
+from ganbench.spec import MAX_SEED, Cell, RunSpec
 from ganbench.stats import BOOTSTRAP_SEED, CONFIDENCE
 from ganbench.tables import Tables, compare, latest_attempts, summarize, write_tables
 
-SEARCH = "search.csv"
-BEST_OF_K = "search_best_of_k.csv"
-BEST_SUMMARY = "search_best.csv"  # summary.csv's columns, over the best settings' new seeds
-BEST_COMPARISONS = "search_comparisons.csv"  # comparisons.csv's, between the best settings
-# metrics where more is better; every other metric (fid, kid, mode_kl, ...) is better lower
+# metrics where more is better (the MNIST evaluator's and the 2-D ones'); every other metric
+# (fid, kid, class_kl, mode_kl, ...) is better lower
 HIGHER_IS_BETTER = {
-    "is",
+    "is_mean",
+    "classes_covered",
     "precision_k3",
     "recall_k3",
     "density_k5",
     "coverage_k5",
     "modes_covered",
     "high_quality_frac",
-    "classes",
 }
 BEST_OF_K_RESAMPLES = 1000
 DRAW_COLUMNS = ("optimizer_g", "lr_g", "lr_d", "beta1", "beta2", "n_critic", "loss_params")
@@ -85,6 +82,16 @@ def search(spec: SearchSpec, log: Callable[[str], None] | None = None) -> Search
     for name, value in (("--trials", spec.trials), ("--seeds-best", spec.seeds_best)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise GanbenchError(f"{name} must be a whole number of at least 1, got {value!r}")
+    if not (isinstance(spec.seed, int) and 0 <= spec.seed <= MAX_SEED - spec.seeds_best):
+        raise GanbenchError(
+            f"--search-seed must be a whole number in [0, {MAX_SEED - spec.seeds_best}] (the "
+            f"best settings train on the {spec.seeds_best} seeds after it), got {spec.seed!r}"
+        )
+    if spec.run.seeds != RunSpec(losses=()).seeds:
+        raise GanbenchError(
+            "ganbench search trains its draws at --search-seed and the best settings on the "
+            "--seeds-best seeds after it: leave out --seed and --seeds"
+        )
     better_higher = spec.metric in HIGHER_IS_BETTER
     run_spec = dataclasses.replace(spec.run, seeds=(spec.seed,))
     prep = prepare(run_spec)
@@ -239,10 +246,12 @@ def best_draw(rows: pd.DataFrame, metric: str, better_higher: bool) -> int | Non
 
 def best_of_k(table: pd.DataFrame, metric: str, better_higher: bool) -> pd.DataFrame:
     """Per loss and k = 1..K: the best metric among k of its K draws, resampled without
-    replacement; mean and the central ``CONFIDENCE`` band (Lucic et al. 2018, Fig. 4)."""
-    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    replacement; median and the central ``CONFIDENCE`` band (Lucic et al. 2018, Fig. 4). A
+    failed draw counts as the worst value (inf), so a k with many failures shows it; each loss
+    resamples with its own seeded generator (its band depends on nothing else)."""
     rows = []
     for loss, group in table.groupby("loss", sort=False):
+        rng = np.random.default_rng(draw_seed(BOOTSTRAP_SEED, str(loss), 0))
         values = _score(group, metric, better_higher)
         n = len(values)
         for k in range(1, n + 1):
@@ -257,13 +266,13 @@ def best_of_k(table: pd.DataFrame, metric: str, better_higher: bool) -> pd.DataF
             lo, hi = np.percentile(
                 best, [50 * (1 - CONFIDENCE), 50 * (1 + CONFIDENCE)], method="inverted_cdf"
             )
-            finite = best[np.isfinite(best)]
+            median = np.percentile(best, 50, method="inverted_cdf")
             rows.append(
                 {
                     "loss": loss,
                     "k": k,
                     "draws": n,
-                    f"best_{metric}_mean": float(finite.mean()) if len(finite) else math.nan,
+                    f"best_{metric}_median": float(median),
                     f"best_{metric}_lo": float(lo),
                     f"best_{metric}_hi": float(hi),
                     "resamples": BEST_OF_K_RESAMPLES,
@@ -277,6 +286,7 @@ def search_view(result: SearchResult) -> pd.DataFrame:
     metric, and the best setting."""
     table = result.draws
     metric = table.columns[4]
+    higher = metric in HIGHER_IS_BETTER
     out = []
     for loss, rows in table.groupby("loss", sort=False):
         ok = rows[rows["status"] == "ok"]
@@ -288,7 +298,9 @@ def search_view(result: SearchResult) -> pd.DataFrame:
                 "loss": loss,
                 "draws": len(rows),
                 "ok": len(ok),
-                f"best {metric}": f"{values.min():.4g}" if len(values) else "-",
+                f"best {metric}": f"{values.max() if higher else values.min():.4g}"
+                if len(values)
+                else "-",
                 f"median {metric}": f"{values.median():.4g}" if len(values) else "-",
                 "best trial": int(best["trial"]) if best is not None else "-",
                 "best setting": _row_setting(best) if best is not None else "-",
@@ -315,4 +327,4 @@ def _row_setting(row: pd.Series) -> str:
 
 
 def _write(path, frame: pd.DataFrame) -> None:
-    atomic_write_bytes(path, frame.to_csv(index=False).encode())
+    R.write_csv(path, frame)

@@ -11,12 +11,17 @@ import numpy as np
 import pandas as pd
 
 from ganbench import results as R
-from ganbench.search import BEST_COMPARISONS, BEST_OF_K, BEST_SUMMARY, SEARCH
 from ganbench.views import comparison_view, markdown_table, summary_view
+
+# the files ganbench search writes beside runs.csv (ganbench.search)
+SEARCH = "search.csv"  # one row per draw
+BEST_OF_K = "search_best_of_k.csv"  # best metric among k draws against k
+BEST_SUMMARY = "search_best.csv"  # summary.csv's columns, over the best settings' new seeds
+BEST_COMPARISONS = "search_comparisons.csv"  # comparisons.csv's, between the best settings
 
 CAPTIONS = {
     "search_distribution": "Each loss's metric over its search draws (failed draws left out)",
-    "search_best_of_k": "Best metric among k draws against k (mean, 95% band over resamples)",
+    "search_best_of_k": "Best metric among k draws against k (median, 95% band over resamples)",
 }
 
 
@@ -36,11 +41,13 @@ def plot_distribution(out: Path, path: Path, figure: Callable, save: Callable) -
         return None
     fig = figure()
     ax = fig.add_subplot()
-    ax.boxplot([v.to_numpy() for _, v in groups], tick_labels=[loss for loss, _ in groups])
+    ax.boxplot([v.to_numpy() for _, v in groups])
+    ax.set_xticks(range(1, len(groups) + 1), [loss for loss, _ in groups])
     for i, (_, values) in enumerate(groups, 1):
         ax.scatter(np.full(len(values), i), values, s=12, alpha=0.6)
     ax.set_ylabel(f"{metric} (one point per draw)")
-    ax.set_yscale("log")
+    if all((v > 0).all() for _, v in groups):
+        ax.set_yscale("log")
     return save(fig, path)
 
 
@@ -48,18 +55,20 @@ def plot_best_of_k(out: Path, path: Path, figure: Callable, save: Callable) -> P
     curve = R.read_csv(out / BEST_OF_K)
     if curve.empty:
         return None
-    metric = next(c for c in curve.columns if c.endswith("_mean"))[len("best_") : -len("_mean")]
+    metric = next(c for c in curve.columns if c.endswith("_median"))[len("best_") : -len("_median")]
     fig = figure()
     ax = fig.add_subplot()
     for loss, rows in curve.groupby("loss", sort=False):
         k = rows["k"].to_numpy()
         lo, hi = rows[f"best_{metric}_lo"], rows[f"best_{metric}_hi"]
         finite = np.isfinite(lo) & np.isfinite(hi)
-        (line,) = ax.plot(k, rows[f"best_{metric}_mean"], marker="o", label=loss)
+        (line,) = ax.plot(k, rows[f"best_{metric}_median"], marker="o", label=loss)
         ax.fill_between(k[finite], lo[finite], hi[finite], alpha=0.2, color=line.get_color())
     ax.set_xlabel("k: draws tried")
     ax.set_ylabel(f"best {metric} among k draws")
-    ax.set_yscale("log")
+    values = curve[f"best_{metric}_median"]
+    if (values[np.isfinite(values)] > 0).all():
+        ax.set_yscale("log")
     ax.legend()
     return save(fig, path)
 

@@ -40,6 +40,10 @@ class LogUniform(Distribution):
     low: float
     high: float
 
+    def __post_init__(self) -> None:
+        if not 0 < self.low <= self.high:
+            raise GanbenchError(f"LogUniform needs 0 < low <= high, got {self.low}, {self.high}")
+
     def draw(self, rng: np.random.Generator) -> float:
         return float(math.exp(rng.uniform(math.log(self.low), math.log(self.high))))
 
@@ -110,6 +114,12 @@ def compose(
     """The space of one loss on one pair: :data:`SHARED_SPACE` with the loss's ``extras`` (keys
     of its ``defaults.extras``), and the pair's ``narrowed`` ranges in place of the wider ones."""
     space: dict[str, Distribution] = dict(SHARED_SPACE)
+    for key, dist in {**dict(extras), **dict(narrowed or {})}.items():
+        if not isinstance(dist, Distribution):
+            raise GanbenchError(
+                f"Search space entry {key!r} must be a ganbench.search_space Distribution "
+                f"(LogUniform, Uniform, IntRange, Choice), got {dist!r}"
+            )
     for key, dist in extras.items():
         if key in SHARED_SPACE:
             raise GanbenchError(
@@ -118,12 +128,13 @@ def compose(
             )
         space[key] = dist
     for key, dist in (narrowed or {}).items():
-        if key in space and not dist.within(space[key]):
+        if key not in space:  # another loss's extra (a pair narrows for every loss it trains)
+            continue
+        if not dist.within(space[key]):
             raise GanbenchError(
                 f"A pair may only narrow the search space: {key} {dist} is not within {space[key]}"
             )
-        if key in space:
-            space[key] = dist
+        space[key] = dist
     return space
 
 

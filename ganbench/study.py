@@ -22,6 +22,15 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 NOT_IN_FILES = {"help", "config"}
+# options that set the same thing: the command line giving any of a group drops the file's
+# values for all of it (--lr on the command line beats lr-g in the file, --epochs beats steps)
+OVERLAPPING = (
+    {"lr", "lr_g", "lr_d"},
+    {"optimizer", "optimizer_g", "optimizer_d"},
+    {"steps", "epochs"},
+    {"seed", "seeds"},
+    {"launcher", "ray_address"},
+)
 
 
 def read_study(path: Path) -> dict[str, Any]:
@@ -31,6 +40,8 @@ def read_study(path: Path) -> dict[str, Any]:
             return tomllib.load(f)
     except FileNotFoundError:
         raise GanbenchError(f"Study file {str(path)!r} does not exist") from None
+    except UnicodeDecodeError:
+        raise GanbenchError(f"Study file {str(path)!r} is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise GanbenchError(
             f"Study file {str(path)!r} is not valid TOML: {first_line(exc)}"
@@ -45,6 +56,9 @@ def with_study(command: str, args: argparse.Namespace, argv: list[str]) -> argpa
     parser = command_parser(command)
     actions = {a.dest: a for a in parser._actions if a.dest not in NOT_IN_FILES}
     given = _given_on_command_line(command, argv)
+    for group in OVERLAPPING:
+        if given & group:
+            given |= group
     merged = argparse.Namespace(**vars(args))
     for key, value in values.items():
         dest = key.replace("-", "_")
@@ -92,6 +106,8 @@ def _one(action: argparse.Action, value: Any) -> Any:
     kind = action.type
     if isinstance(value, bool | dict | list):
         raise TypeError(f"expected a single value, got {type(value).__name__}")
+    if kind is None and not isinstance(value, str):
+        raise TypeError(f"expected a string, got {type(value).__name__} {value!r}")
     if kind is int and not (isinstance(value, int) or str(value).lstrip("-").isdigit()):
         raise TypeError(f"expected a whole number, got {value!r}")
     converted = kind(value if kind in (int, float) else str(value)) if kind else value

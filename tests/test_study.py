@@ -38,6 +38,8 @@ def test_a_study_file_sets_the_options_and_the_command_line_wins(tmp_path):
         ('steps = "ten"\n', "steps = 'ten': expected a whole number"),
         ("fresh = 1\n", "fresh = 1: expected true or false"),
         ("steps = 3\nsteps = 4\n", "is not valid TOML"),
+        ("device = 0\n", "device = 0: expected a string"),
+        ("loss = [1]\n", "loss = [1]: expected a string"),
     ],
 )
 def test_study_file_mistakes_are_one_line_exit_2(tmp_path, capsys, text, message):
@@ -106,3 +108,24 @@ def test_committed_run_studies_plan_exactly_their_committed_cells():
     for study in studies:
         committed = set(pd.read_csv(study.parent / "runs.csv", dtype=str)["config_hash"])
         assert _planned_hashes(study) == committed, study
+
+
+def test_the_command_line_beats_every_file_option_that_sets_the_same_thing(tmp_path):
+    from ganbench.arguments import build_parser
+    from ganbench.study import with_study
+
+    study = tmp_path / "study.toml"
+    study.write_text('lr-g = 0.1\nsteps = 100\nseeds = 3\noptimizer-d = "sgd"\nfresh = true\n')
+    argv = ["--config", str(study), "--lr", "0.002", "--epochs", "1", "--seed", "5",
+            "--optimizer", "adam", "--no-fresh"]  # fmt: skip
+    args = with_study("run", build_parser().parse_args(["run", *argv]), argv)
+    assert (args.lr, args.lr_g, args.lr_d) == (0.002, None, None)
+    assert (args.steps, args.epochs, args.seed, args.seeds) == (None, 1.0, [5], None)
+    assert (args.optimizer, args.optimizer_d, args.fresh) == ("adam", None, False)
+
+
+def test_a_study_file_that_is_not_text_is_one_line(tmp_path, capsys):
+    study = tmp_path / "study.toml"
+    study.write_bytes(b"\xff\xfe\x00steps")
+    assert main(["run", "--config", str(study)]) == 2
+    assert "is not UTF-8 text" in capsys.readouterr().err
