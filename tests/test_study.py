@@ -39,7 +39,7 @@ def test_a_study_file_sets_the_options_and_the_command_line_wins(tmp_path):
         ("fresh = 1\n", "fresh = 1: expected true or false"),
         ("steps = 3\nsteps = 4\n", "is not valid TOML"),
         ("device = 0\n", "device = 0: expected a string"),
-        ("loss = [1]\n", "loss = [1]: expected a string"),
+        ("generator = 3\n", "generator = 3: expected a string"),
     ],
 )
 def test_study_file_mistakes_are_one_line_exit_2(tmp_path, capsys, text, message):
