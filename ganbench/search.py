@@ -146,10 +146,10 @@ def search(spec: SearchSpec, log: Callable[[str], None] | None = None) -> Search
             (table["loss"] == cell.loss.name) & (table["trial"] == cell.tags["trial"]), "best"
         ] = True
     curve = best_of_k(table, spec.metric, better_higher)
-    _write(out / SEARCH, table)
-    _write(out / BEST_OF_K, curve)
-    _write(out / BEST_SUMMARY, tables.summary)
-    _write(out / BEST_COMPARISONS, tables.comparisons)
+    R.write_csv(out / SEARCH, table)
+    R.write_csv(out / BEST_OF_K, curve)
+    R.write_csv(out / BEST_SUMMARY, tables.summary)
+    R.write_csv(out / BEST_COMPARISONS, tables.comparisons)
     failed = failed_cells(dataclasses.replace(prep, cells=draws), runs)
     failed += failed_cells(best_prep, runs)
     note = (
@@ -324,7 +324,3 @@ def _row_setting(row: pd.Series) -> str:
         f"{row['optimizer_g']} lr G {row['lr_g']:.2g} D {row['lr_d']:.2g} "
         f"b1 {row['beta1']:.2f} b2 {row['beta2']:.3f} n_critic {int(row['n_critic'])}{extras}"
     )
-
-
-def _write(path, frame: pd.DataFrame) -> None:
-    R.write_csv(path, frame)
