@@ -88,6 +88,48 @@ def test_train_throughput(benchmark, ceiling, loss_name, precision):
     )
 
 
+PAIRS = ("dcgan-lite", "dcgan-lite-wide", "dcgan-mnist-bn")
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+@pytest.mark.parametrize("pair", PAIRS)
+def test_pair_precision_throughput(benchmark, pair, precision):
+    """Whether bf16 autocast pays on each MNIST pair (``--precision auto`` keeps bf16 only where
+    it is validated, and it is worth validating only where it is faster): non-saturating at the
+    pair's own batch size, the trainer's loop timing after warm-up, fp32 and bf16 in the same
+    run. Compare the two precisions of a pair as a ratio; absolute figures vary from run to run.
+    """
+    torch.manual_seed(0)
+    G = registry.get_generator(pair).factory()
+    D = registry.get_discriminator(pair).factory()
+    loss = registry.get_loss("non-saturating").factory()
+    batch = int(getattr(G, "batch_size", None) or BATCH)
+    data = torch.rand(4096, 1, 28, 28)
+    gen = torch.Generator().manual_seed(0)
+
+    def next_batch():
+        return data[torch.randint(0, data.shape[0], (batch,), generator=gen)]
+
+    steps = 4 * STEPS if batch < BATCH else STEPS
+    config = TrainConfig(
+        steps=steps,
+        batch_size=batch,
+        seed=0,
+        hp=loss.defaults,
+        precision=precision,
+        warmup=WARMUP,
+        progress=False,
+    )
+    train(G, D, loss, next_batch, config)  # warm-up
+    result = benchmark.pedantic(train, args=(G, D, loss, next_batch, config), rounds=3)
+    its = result.train_images_per_s / batch
+    benchmark.extra_info.update(batch=batch, loop_iterations_per_s=its)
+    print(
+        f"\n{pair:>16} {precision} (batch {batch}): loop {its:.2f} it/s, "
+        f"{result.train_images_per_s:.0f} images/s"
+    )
+
+
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_generate_throughput(benchmark, ceiling, precision):
     """Generation as scoring uses it: 10k samples of dcgan-mnist-bn's G in eval mode, batches of

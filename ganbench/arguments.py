@@ -137,6 +137,13 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
         "dataset size / batch size)",
     )
     run.add_argument(
+        "--budget",
+        metavar="NAME",
+        help="a named training setup of the dataset: its model pair and length (mnist: default, "
+        "or long: dcgan-lite-wide for 20 epochs); --generator, --steps/--epochs and "
+        "--batch-size replace its parts",
+    )
+    run.add_argument(
         "--batch-size", type=int, help="default: the model pair's (dcgan-lite: 64), else 128"
     )
     run.add_argument(

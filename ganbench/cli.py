@@ -65,6 +65,7 @@ def run_spec(args: argparse.Namespace) -> RunSpec:
         dataset=args.dataset,
         steps=args.steps,
         epochs=args.epochs,
+        budget=args.budget,
         batch_size=args.batch_size,
         ema_decay=args.ema_decay,
         reuse_fake=args.reuse_fake,

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import numbers
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Protocol
 
 import torch
@@ -80,6 +81,10 @@ class Dataset:
     sample_shape: tuple[int, ...] = ()
     default_model: str = ""
     default_steps: int = 1000
+    # named training setups beyond the default one, for ``--budget NAME``: each maps run options
+    # ("generator", "steps" or "epochs", "batch_size") to values; the command line's own options
+    # win over a budget's. "default" (the dataset's default setup) is always a valid name
+    budgets: Mapping[str, Mapping[str, Any]] = MappingProxyType({})
     cpu_precision: str = "fp32"
     # the model pairs ``cpu_precision`` was validated on (None: every pair); elsewhere fp32
     cpu_precision_pairs: tuple[str, ...] | None = None

@@ -31,6 +31,7 @@ def with_defaults(
     """
     if dataset is None:
         dataset = registry.get_dataset(spec.dataset).factory()
+    spec = with_budget(spec, dataset)
     generator = spec.generator or dataset.default_model
     pair = generator_defaults(generator)
     batch_size = spec.batch_size
@@ -75,6 +76,48 @@ def with_defaults(
         reuse_fake=reuse_fake,
         eval_every=eval_every,
     )
+
+
+BUDGET_KEYS = ("generator", "steps", "epochs", "batch_size")
+
+
+def named_budget(dataset: Dataset, name: str | None, dataset_name: str) -> dict[str, Any]:
+    """The run options of the dataset's budget ``name`` (:attr:`Dataset.budgets`); ``{}`` for
+    None or ``"default"``. An unknown name is one line naming the valid ones."""
+    budgets = dict(getattr(dataset, "budgets", {}) or {})
+    if name is None or name == "default":
+        return {}
+    if name not in budgets:
+        valid = ", ".join(["default", *budgets])
+        raise GanbenchError(
+            f"Unknown --budget {name!r} for {dataset_name}. Available: {valid}."
+            + did_you_mean(name, budgets)
+        )
+    preset = dict(budgets[name])
+    unknown = sorted(set(preset) - set(BUDGET_KEYS))
+    if unknown:  # a plugin's mistake, said once, plainly
+        raise GanbenchError(
+            f"{dataset_name}'s budget {name!r} sets {', '.join(unknown)}; a budget sets only "
+            + ", ".join(BUDGET_KEYS)
+        )
+    return preset
+
+
+def with_budget(spec: RunSpec, dataset: Dataset) -> RunSpec:
+    """``spec`` with its named budget's options filled in where the command line gave none:
+    the budget's model pair, step count (or epochs) and batch size. ``--steps`` or ``--epochs``
+    replaces the budget's length as a whole; ``--generator`` its pair."""
+    preset = named_budget(dataset, spec.budget, spec.dataset)
+    fills: dict[str, Any] = {}
+    if spec.generator is None and "generator" in preset:
+        fills["generator"] = preset["generator"]
+    if spec.steps is None and spec.epochs is None:
+        for key in ("steps", "epochs"):
+            if key in preset:
+                fills[key] = preset[key]
+    if spec.batch_size is None and "batch_size" in preset:
+        fills["batch_size"] = preset["batch_size"]
+    return dataclasses.replace(spec, **fills) if fills else spec
 
 
 def auto_eval_every(steps: Any, log_every: Any) -> int:

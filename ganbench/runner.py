@@ -29,7 +29,7 @@ import pandas as pd
 from ganbench import generator_files, launchers, registry
 from ganbench import results as R
 from ganbench.datasets import metric_names
-from ganbench.defaults import generator_defaults
+from ganbench.defaults import generator_defaults, named_budget
 from ganbench.devices import auto_precision_reason
 from ganbench.identity import cell_hashes
 from ganbench.plan import Prepared, prepare
@@ -71,7 +71,14 @@ def plan_notes(asked: RunSpec, prep: Prepared) -> list[str]:
     objective that needs more steps, the precision ``auto`` picked, the kept generators' size."""
     spec, notes = prep.spec, []
     base = generator_defaults(spec.generator).default_steps or prep.dataset.default_steps
-    if asked.steps is None and asked.epochs is None and spec.steps != base:
+    budget = named_budget(prep.dataset, asked.budget, asked.dataset)
+    if budget:
+        own_length = asked.steps is None and asked.epochs is None and "epochs" in budget
+        notes.append(
+            f"budget {asked.budget}: {spec.generator}, batch {spec.batch_size}, {spec.steps} "
+            "generator steps per cell" + (f" ({budget['epochs']:g} epochs)" if own_length else "")
+        )
+    elif asked.steps is None and asked.epochs is None and spec.steps != base:
         notes.append(
             f"{spec.steps} generator steps for every cell (an objective of this run needs"
             f" them on {spec.generator}, whose default is {base}; --steps N to change)"

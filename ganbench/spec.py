@@ -53,6 +53,9 @@ class RunSpec:
     discriminator: str | None = None  # None: the generator's name (its pair)
     dataset: str = "mnist"
     steps: int | None = None  # None: the pair's default_steps, else the dataset's
+    # a named training setup of the dataset (Dataset.budgets, e.g. "long"): fills the pair and
+    # budget the command line leaves unset; None or "default": the dataset's default setup
+    budget: str | None = None
     epochs: float | None = None  # a budget in passes over the data instead of --steps
     batch_size: int | None = None  # None: the pair's batch_size, else 128
     device: str = "auto"

@@ -27,7 +27,7 @@ NOT_IN_FILES = {"help", "config"}
 OVERLAPPING = (
     {"lr", "lr_g", "lr_d"},
     {"optimizer", "optimizer_g", "optimizer_d"},
-    {"steps", "epochs"},
+    {"steps", "epochs", "budget"},
     {"seed", "seeds"},
     {"launcher", "ray_address"},
 )

@@ -177,3 +177,37 @@ def test_with_defaults_is_idempotent_for_an_epoch_budget(tiny_mnist):
     spec = with_defaults(RunSpec(losses=("minimax",), epochs=2, data_dir=tiny_mnist))
     assert spec.steps == round(2 * 256 / spec.batch_size) and spec.epochs is None
     assert with_defaults(spec) == spec  # what a worker process does with the driver's spec
+
+
+def test_named_budget_fills_pair_and_length_and_yields_to_the_command_line(tiny_mnist):
+    import dataclasses
+
+    from ganbench.defaults import with_defaults
+    from ganbench.spec import RunSpec
+
+    mnist = registry.get_dataset("mnist").factory()
+    long = dict(mnist.budgets["long"])
+    base = RunSpec(losses=("minimax",), data_dir=tiny_mnist, budget="long")
+    spec = with_defaults(base)
+    assert spec.generator == long["generator"] != mnist.default_model
+    assert spec.steps == round(long["epochs"] * 256 / spec.batch_size)  # 256 tiny images
+    assert with_defaults(spec) == spec  # a worker refills the driver's spec: nothing changes
+    mine = with_defaults(dataclasses.replace(base, steps=3, generator="dcgan-lite"))
+    assert (mine.steps, mine.generator) == (3, "dcgan-lite")  # the command line wins
+    plain = with_defaults(dataclasses.replace(base, budget="default"))
+    none = with_defaults(dataclasses.replace(base, budget=None))
+    assert dataclasses.replace(plain, budget=None) == none
+    lite = registry.get_generator(mnist.default_model).factory()
+    assert (none.generator, none.steps) == (mnist.default_model, lite.default_steps)
+
+
+def test_budget_runs_its_pair_and_an_unknown_budget_is_one_line(tiny_mnist, tmp_path, capsys):
+    out = tmp_path / "res"
+    assert run(tiny_mnist, out, "--loss", "minimax", "--budget", "long", "--steps", "2") == 0
+    row = pd.read_csv(out / "runs.csv").iloc[0]
+    assert (row.generator, row.steps) == ("dcgan-lite-wide", 2)
+    assert "budget long: dcgan-lite-wide" in capsys.readouterr().err
+    assert run(tiny_mnist, tmp_path / "r", "--loss", "minimax", "--budget", "lnog") == 2
+    err = capsys.readouterr().err.strip()
+    assert "Unknown --budget 'lnog' for mnist. Available: default, long." in err
+    assert len(err.splitlines()) == 1
