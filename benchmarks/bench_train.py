@@ -41,28 +41,37 @@ def ceiling():
     return {"fp32": gemm_gflops(torch.float32), "bf16": gemm_gflops(torch.bfloat16)}
 
 
-@pytest.mark.parametrize("precision", ["fp32", "bf16"])
-@pytest.mark.parametrize("loss_name", ["minimax", "non-saturating", "feature-matching", "wgan"])
-def test_train_throughput(benchmark, ceiling, loss_name, precision):
+def cell(pair: str, loss_name: str, batch: int | None, precision: str):
+    """``(G, D, loss, next_batch, config)`` of one benchmarked cell: the pair's fresh models
+    (seed 0) on random images; ``batch`` None: the pair's own batch size (else :data:`BATCH`).
+    A round is :data:`STEPS` steps, four times that below :data:`BATCH` (small pairs step fast)."""
     torch.manual_seed(0)
-    G = registry.get_generator("dcgan-mnist").factory()
-    D = registry.get_discriminator("dcgan-mnist").factory()
+    G = registry.get_generator(pair).factory()
+    D = registry.get_discriminator(pair).factory()
     loss = registry.get_loss(loss_name).factory()
+    batch = int(batch or getattr(G, "batch_size", None) or BATCH)
     data = torch.rand(4096, 1, 28, 28)
     gen = torch.Generator().manual_seed(0)
 
     def next_batch():
-        return data[torch.randint(0, data.shape[0], (BATCH,), generator=gen)]
+        return data[torch.randint(0, data.shape[0], (batch,), generator=gen)]
 
     config = TrainConfig(
-        steps=STEPS,
-        batch_size=BATCH,
+        steps=4 * STEPS if batch < BATCH else STEPS,
+        batch_size=batch,
         seed=0,
         hp=loss.defaults,
         precision=precision,
         warmup=WARMUP,
         progress=False,
     )
+    return G, D, loss, next_batch, config
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+@pytest.mark.parametrize("loss_name", ["minimax", "non-saturating", "feature-matching", "wgan"])
+def test_train_throughput(benchmark, ceiling, loss_name, precision):
+    G, D, loss, next_batch, config = cell("dcgan-mnist", loss_name, BATCH, precision)
     train(G, D, loss, next_batch, config)  # warm-up: allocator, kernels, denormal mode
     result = benchmark.pedantic(train, args=(G, D, loss, next_batch, config), rounds=3)
     seconds = benchmark.stats.stats.median
@@ -99,29 +108,10 @@ def test_pair_precision_throughput(benchmark, pair, precision):
     pair's own batch size, the trainer's loop timing after warm-up, fp32 and bf16 in the same
     run. Compare the two precisions of a pair as a ratio; absolute figures vary from run to run.
     """
-    torch.manual_seed(0)
-    G = registry.get_generator(pair).factory()
-    D = registry.get_discriminator(pair).factory()
-    loss = registry.get_loss("non-saturating").factory()
-    batch = int(getattr(G, "batch_size", None) or BATCH)
-    data = torch.rand(4096, 1, 28, 28)
-    gen = torch.Generator().manual_seed(0)
-
-    def next_batch():
-        return data[torch.randint(0, data.shape[0], (batch,), generator=gen)]
-
-    steps = 4 * STEPS if batch < BATCH else STEPS
-    config = TrainConfig(
-        steps=steps,
-        batch_size=batch,
-        seed=0,
-        hp=loss.defaults,
-        precision=precision,
-        warmup=WARMUP,
-        progress=False,
-    )
+    G, D, loss, next_batch, config = cell(pair, "non-saturating", None, precision)
     train(G, D, loss, next_batch, config)  # warm-up
     result = benchmark.pedantic(train, args=(G, D, loss, next_batch, config), rounds=3)
+    batch = config.batch_size
     its = result.train_images_per_s / batch
     benchmark.extra_info.update(batch=batch, loop_iterations_per_s=its)
     print(
