@@ -2,11 +2,13 @@
 # The committed comparison on the default MNIST setup ("Trained GANs in minutes"): the README's
 # quick start first, then all four built-in objectives x seeds 0-2 in the same directory (the
 # quick start's two cells are found finished and skipped), then the report. Defaults
-# throughout: dcgan-lite, batch 64, 3000 steps, EMA generator, 8 FID curve points per cell,
-# --precision auto (fp32 on this CPU: no native bf16). Run from the repository root, nothing
-# else running.
+# throughout: the default pair (dcgan-lite-dense), batch 64, 3000 steps, EMA generator, 8 FID
+# curve points per cell, --precision auto (fp32: bf16 is not validated on this pair). Run from
+# the repository root, nothing else running. results/comparison-lite was made by this script
+# with OUT=results/comparison-lite when the default pair was dcgan-lite (before commit c.f. its
+# COMMAND.md).
 set -euo pipefail
-OUT=${OUT:-results/comparison-lite}
+OUT=${OUT:-results/comparison-dense}
 python -m ganbench run --loss wgan --loss minimax --out "$OUT"
 python -m ganbench run --loss minimax --loss non-saturating --loss feature-matching --loss wgan \
     --seeds 3 --out "$OUT"

@@ -104,3 +104,31 @@ def test_bn_pair_carries_dcgan_adam_for_logistic_losses_and_wgan_keeps_its_paper
         registry.get_loss("minimax"), G, RunSpec(("minimax",), overrides={"lr_g": 1e-3})
     )
     assert (override.lr_g, override.lr_d) == (1e-3, 2e-4)
+
+
+def test_lite_pairs_keep_their_layout_and_the_lucic_pair_adds_dense_1024_layers():
+    """Adding the hidden option left the earlier lite pairs' layers (and so their committed
+    generator files) as they were; dcgan-lite-lucic is the wide pair with a Dense 1024 layer in
+    G and in D (Lucic et al. 2018), dcgan-lite-dense the same at w = 32."""
+    G = registry.get_generator("dcgan-lite-wide").factory()
+    D = registry.get_discriminator("dcgan-lite-wide").factory()
+    assert [k for k in G.state_dict() if k.endswith("weight")] == [
+        "dense.0.weight",
+        "dense.1.weight",
+        "deconv.0.weight",
+        "deconv.1.weight",
+        "deconv.3.weight",
+    ]
+    assert isinstance(D.fc, torch.nn.Linear) and D.fc.in_features == 128 * 7 * 7
+
+    G = registry.get_generator("dcgan-lite-lucic").factory()
+    D = registry.get_discriminator("dcgan-lite-lucic").factory()
+    assert (G.dense[0].in_features, G.dense[0].out_features) == (100, 1024)
+    assert (G.dense[3].in_features, G.dense[3].out_features) == (1024, 128 * 7 * 7)
+    dense = [m for m in D.fc if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in dense] == [(128 * 7 * 7, 1024), (1024, 1)]
+    x = G(torch.randn(3, 100))
+    assert x.shape == (3, 1, 28, 28) and D(x).shape == (3,)
+    assert D.features(x).shape == (3, 128 * 7 * 7)  # feature matching's features: the convs'
+    G = registry.get_generator("dcgan-lite-dense").factory()
+    assert (G.width, G.dense[0].out_features, G.dense[3].out_features) == (32, 1024, 64 * 7 * 7)

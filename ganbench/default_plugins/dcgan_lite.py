@@ -50,13 +50,21 @@ class LiteGenerator(nn.Module):
     # Adam objective gets it, a plugin's as much as a built-in one (equal terms)
     loss_hyperparams = {"optimizer:adam": LITE_ADAM}
 
-    def __init__(self, width: int = 64, init: str = "xavier") -> None:
+    def __init__(self, width: int = 64, hidden: int = 0, init: str = "xavier") -> None:
         super().__init__()
         self.init, self.width = init, width
         wide = 2 * width
-        self.dense = nn.Sequential(
-            nn.Linear(self.z_dim, wide * 7 * 7), nn.BatchNorm1d(wide * 7 * 7), nn.ReLU()
-        )
+        # hidden > 0: a Dense layer of that size (BatchNorm, ReLU) before the 7x7 one, as in the
+        # MNIST pair of Lucic et al. 2018 (InfoGAN's: Dense 1024, Dense 7*7*128)
+        head: list[nn.Module] = []
+        if hidden:
+            head += [nn.Linear(self.z_dim, hidden), nn.BatchNorm1d(hidden), nn.ReLU()]
+        head += [
+            nn.Linear(hidden or self.z_dim, wide * 7 * 7),
+            nn.BatchNorm1d(wide * 7 * 7),
+            nn.ReLU(),
+        ]
+        self.dense = nn.Sequential(*head)
         self.deconv = nn.Sequential(
             nn.ConvTranspose2d(wide, width, 4, stride=2, padding=1),
             nn.BatchNorm2d(width),
@@ -77,7 +85,9 @@ class LiteDiscriminator(ConvFeaturesHead):
     ``"sn"`` (spectral norm on every layer, Miyato et al. 2018).
     """
 
-    def __init__(self, width: int = 64, norm: str = "bn", init: str = "xavier") -> None:
+    def __init__(
+        self, width: int = 64, norm: str = "bn", hidden: int = 0, init: str = "xavier"
+    ) -> None:
         super().__init__()
         if norm not in D_NORMS:
             raise ValueError(f"Unknown norm {norm!r}. Available: {', '.join(D_NORMS)}")
@@ -92,13 +102,26 @@ class LiteDiscriminator(ConvFeaturesHead):
             layers.append(nn.BatchNorm2d(wide))
         layers.append(nn.LeakyReLU(0.2))
         self.conv = nn.Sequential(*layers)
-        self.fc = nn.Linear(wide * 7 * 7, 1)
+        # hidden > 0: a Dense layer of that size ([norm], LeakyReLU) before the logit (Lucic et
+        # al. 2018's MNIST D); feature matching still matches the conv features
+        if hidden:
+            dense: list[nn.Module] = [nn.Linear(wide * 7 * 7, hidden)]
+            if norm == "bn":
+                dense.append(nn.BatchNorm1d(hidden))
+            self.fc = nn.Sequential(*dense, nn.LeakyReLU(0.2), nn.Linear(hidden, 1))
+        else:
+            self.fc = nn.Linear(wide * 7 * 7, 1)
         init_weights(self, init)  # before spectral norm, which then wraps the initial weights
         if norm == "sn":
             for i, m in enumerate(self.conv):
                 if isinstance(m, nn.Conv2d):
                     self.conv[i] = spectral_norm(m)
-            self.fc = spectral_norm(self.fc)
+            if isinstance(self.fc, nn.Linear):
+                self.fc = spectral_norm(self.fc)
+            else:
+                for i, m in enumerate(self.fc):
+                    if isinstance(m, nn.Linear):
+                        self.fc[i] = spectral_norm(m)
 
 
 def _variant(base: type, name: str, doc: str, **fixed) -> type:
@@ -110,31 +133,38 @@ def _variant(base: type, name: str, doc: str, **fixed) -> type:
     return type(name, (base,), {"__init__": __init__, "__doc__": doc})
 
 
-# name -> (G width, D norm). dcgan-lite is the MNIST default; the others are ablation levers.
-PAIRS = {
-    "dcgan-lite": (32, "bn"),
-    "dcgan-lite-nonorm": (32, "none"),
-    "dcgan-lite-sn": (32, "sn"),
-    "dcgan-lite-wide": (64, "bn"),
+# name -> (G's arguments, D's arguments). dcgan-lite is the MNIST default; the others are the
+# ablation's levers and the long budget's pair (docs/ablation-lite.md)
+PAIRS: dict[str, tuple[dict, dict]] = {
+    "dcgan-lite": ({"width": 32}, {"width": 32, "norm": "bn"}),
+    "dcgan-lite-nonorm": ({"width": 32}, {"width": 32, "norm": "none"}),
+    "dcgan-lite-sn": ({"width": 32}, {"width": 32, "norm": "sn"}),
+    "dcgan-lite-wide": ({"width": 64}, {"width": 64, "norm": "bn"}),
+    # dcgan-lite with a Dense 1024 layer in G and in D
+    "dcgan-lite-dense": ({"width": 32, "hidden": 1024}, {"width": 32, "hidden": 1024}),
+    # Lucic et al. 2018's MNIST pair: the wide pair with a Dense 1024 layer in G and in D
+    "dcgan-lite-lucic": ({"width": 64, "hidden": 1024}, {"width": 64, "hidden": 1024}),
 }
 
 
-def _generator(name: str, width: int) -> type:
-    return _variant(
-        LiteGenerator, f"Generator[{name}]", f"{name}: LiteGenerator, w = {width}.", width=width
+def _described(kwargs: dict) -> str:
+    return ", ".join(f"{k} {v}" for k, v in kwargs.items())
+
+
+GENERATORS = {
+    name: _variant(
+        LiteGenerator, f"Generator[{name}]", f"{name}: LiteGenerator, {_described(g)}.", **g
     )
-
-
-GENERATORS = {name: _generator(name, w) for name, (w, _) in PAIRS.items()}
+    for name, (g, _) in PAIRS.items()
+}
 DISCRIMINATORS = {
     name: _variant(
         LiteDiscriminator,
         f"Discriminator[{name}]",
-        f"{name}: LiteDiscriminator, w = {w}, norm {norm}.",
-        width=w,
-        norm=norm,
+        f"{name}: LiteDiscriminator, {_described(d)}.",
+        **d,
     )
-    for name, (w, norm) in PAIRS.items()
+    for name, (_, d) in PAIRS.items()
 }
 
 
