@@ -140,11 +140,11 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
         "--budget",
         metavar="NAME",
         help="a named training setup of the dataset: its model pair and length (mnist: default, "
-        "or long: dcgan-lite-wide for 20 epochs); --generator, --steps/--epochs and "
+        "or long: dcgan-lite-lucic for 5 epochs); --generator, --steps/--epochs and "
         "--batch-size replace its parts",
     )
     run.add_argument(
-        "--batch-size", type=int, help="default: the model pair's (dcgan-lite: 64), else 128"
+        "--batch-size", type=int, help="default: the model pair's (the lite pairs: 64), else 128"
     )
     run.add_argument(
         "--ema-decay",

@@ -8,4 +8,5 @@
 # bf16 is emulated.
 set -euo pipefail
 OUT=${OUT:-results/bf16-validation-lite}
-python -m ganbench run --loss non-saturating --loss wgan --seeds 3 --precision bf16 --jobs 2 --out "$OUT"
+python -m ganbench run --generator dcgan-lite --loss non-saturating --loss wgan --seeds 3 --precision bf16 \
+    --jobs 2 --out "$OUT"

@@ -205,8 +205,8 @@ def test_budget_runs_its_pair_and_an_unknown_budget_is_one_line(tiny_mnist, tmp_
     out = tmp_path / "res"
     assert run(tiny_mnist, out, "--loss", "minimax", "--budget", "long", "--steps", "2") == 0
     row = pd.read_csv(out / "runs.csv").iloc[0]
-    assert (row.generator, row.steps) == ("dcgan-lite-wide", 2)
-    assert "budget long: dcgan-lite-wide" in capsys.readouterr().err
+    assert (row.generator, row.steps) == ("dcgan-lite-lucic", 2)
+    assert "budget long: dcgan-lite-lucic" in capsys.readouterr().err
     assert run(tiny_mnist, tmp_path / "r", "--loss", "minimax", "--budget", "lnog") == 2
     err = capsys.readouterr().err.strip()
     assert "Unknown --budget 'lnog' for mnist. Available: default, long." in err

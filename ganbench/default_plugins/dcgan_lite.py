@@ -8,8 +8,11 @@ dcgan-mnist-bn it drops G's two extra layers (Dense 128, the 5x5 ConvT at stride
 4x4 kernels, which tile a stride-2 upsampling evenly (no checkerboard); at w = 32 a step
 costs about 1/10 of its FLOPs per image (5.4 against 53 GFLOP per step at batch 128).
 
-The variants below are the levers of the ablation in docs/ablation-lite.md; ``dcgan-lite`` is
-the one it chose, the MNIST default.
+The variants below are the levers of the ablation in docs/ablation-lite.md. Its stage 3 added
+the one it had missed: a Dense layer of 1024 units in G (before the 7x7 one) and in D (before
+the logit), as in the MNIST pair of Lucic et al. 2018 ("Are GANs created equal?", InfoGAN's
+pair). ``dcgan-lite-dense`` (w = 32 with those layers) is the MNIST default; ``dcgan-lite-lucic``
+(w = 64 with them, Lucic et al.'s pair) is MNIST's ``--budget long``.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ LITE_ADAM = {**DCGAN_ADAM, "lr_g": 1e-3, "lr_d": 1e-3}
 
 
 class LiteGenerator(nn.Module):
-    """z (100) -> Dense 7*7*2w BN ReLU -> ConvT w 4x4 s2 BN ReLU -> ConvT 1 4x4 s2 tanh.
+    """z (100) -> [Dense hidden BN ReLU] -> Dense 7*7*2w BN ReLU -> ConvT w 4x4 s2 BN ReLU ->
+    ConvT 1 4x4 s2 tanh.
 
     Output (1, 28, 28) in [-1, 1]. Xavier initialisation, as the other MNIST pairs.
     """
@@ -79,7 +83,8 @@ class LiteGenerator(nn.Module):
 
 
 class LiteDiscriminator(ConvFeaturesHead):
-    """(1,28,28) -> Conv w 4x4 s2 LReLU -> Conv 2w 4x4 s2 [norm] LReLU -> flatten -> Dense 1.
+    """(1,28,28) -> Conv w 4x4 s2 LReLU -> Conv 2w 4x4 s2 [norm] LReLU -> flatten ->
+    [Dense hidden [norm] LReLU] -> Dense 1.
 
     ``norm``: ``"none"``, ``"bn"`` (BatchNorm after the second conv, Radford et al. 2016) or
     ``"sn"`` (spectral norm on every layer, Miyato et al. 2018).
