@@ -37,8 +37,9 @@ class InfWeightAfterStep4(NonSaturating):
     def after_d_step(self, D):
         self.d_steps += 1
         if self.d_steps == 4:
+            last = [m for m in D.modules() if isinstance(m, torch.nn.Linear)][-1]  # the logit's
             with torch.no_grad():
-                D.fc.bias.fill_(math.inf)
+                last.bias.fill_(math.inf)
 
 
 class Diverging:
