@@ -147,6 +147,8 @@ PAIRS: dict[str, tuple[dict, dict]] = {
     "dcgan-lite-wide": ({"width": 64}, {"width": 64, "norm": "bn"}),
     # dcgan-lite with a Dense 1024 layer in G and in D
     "dcgan-lite-dense": ({"width": 32, "hidden": 1024}, {"width": 32, "hidden": 1024}),
+    # ... with the Dense layer in G only (D is dcgan-lite's)
+    "dcgan-lite-gdense": ({"width": 32, "hidden": 1024}, {"width": 32, "norm": "bn"}),
     # Lucic et al. 2018's MNIST pair: the wide pair with a Dense 1024 layer in G and in D
     "dcgan-lite-lucic": ({"width": 64, "hidden": 1024}, {"width": 64, "hidden": 1024}),
 }
