@@ -377,6 +377,9 @@ def test_a_signal_to_the_main_process_stops_every_worker(tiny_mnist, tmp_path, s
     out = tmp_path / "res"
     argv = [sys.executable, "-m", "ganbench", "run", "--data-dir", str(tiny_mnist), "--out"]
     argv += [str(out), "--loss", "minimax", "--seeds", "2", "--jobs", "2", "--steps", "100000"]
+    # the small pair: each checkpoint of the default pair is ~100 MB, and this test is about
+    # signals, not about how long a large checkpoint takes to write
+    argv += ["--generator", "dcgan-lite"]
     argv += ["--batch-size", "8", "--fid-samples", "0", "--checkpoint-every", "5"]
     env = {**os.environ, "GANBENCH_TEST_TAG": tag, "GANBENCH_LOAD_PLUGINS": ""}
     main_process = subprocess.Popen(argv, env=env, stderr=subprocess.PIPE, text=True)
