@@ -377,12 +377,19 @@ def test_a_signal_to_the_main_process_stops_every_worker(tiny_mnist, tmp_path, s
     out = tmp_path / "res"
     argv = [sys.executable, "-m", "ganbench", "run", "--data-dir", str(tiny_mnist), "--out"]
     argv += [str(out), "--loss", "minimax", "--seeds", "2", "--jobs", "2", "--steps", "100000"]
-    # the small pair: each checkpoint of the default pair is ~100 MB, and this test is about
-    # signals, not about how long a large checkpoint takes to write
-    argv += ["--generator", "dcgan-lite"]
+    argv += ["--generator", "dcgan-lite"]  # the small pair: the test is about signals
     argv += ["--batch-size", "8", "--fid-samples", "0", "--checkpoint-every", "5"]
     env = {**os.environ, "GANBENCH_TEST_TAG": tag, "GANBENCH_LOAD_PLUGINS": ""}
-    main_process = subprocess.Popen(argv, env=env, stderr=subprocess.PIPE, text=True)
+    # SIGINT as at a terminal: a shell starts background jobs with SIGINT ignored, and Python
+    # then installs no KeyboardInterrupt handler, so under `cmd &` (a CI script run in the
+    # background) the SIGINT case could never pass
+    main_process = subprocess.Popen(
+        argv,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     try:
         deadline = time.monotonic() + 120
         while len(list((out / "checkpoints").glob("[!.]*.pt"))) < 2:  # both workers training
