@@ -138,8 +138,8 @@ def _variant(base: type, name: str, doc: str, **fixed) -> type:
     return type(name, (base,), {"__init__": __init__, "__doc__": doc})
 
 
-# name -> (G's arguments, D's arguments). dcgan-lite is the MNIST default; the others are the
-# ablation's levers and the long budget's pair (docs/ablation-lite.md)
+# name -> (G's arguments, D's arguments). dcgan-lite-dense is the MNIST default; the others are
+# the ablation's levers and the long budget's pair (docs/ablation-lite.md)
 PAIRS: dict[str, tuple[dict, dict]] = {
     "dcgan-lite": ({"width": 32}, {"width": 32, "norm": "bn"}),
     "dcgan-lite-nonorm": ({"width": 32}, {"width": 32, "norm": "none"}),
