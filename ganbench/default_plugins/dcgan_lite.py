@@ -117,16 +117,10 @@ class LiteDiscriminator(ConvFeaturesHead):
         else:
             self.fc = nn.Linear(wide * 7 * 7, 1)
         init_weights(self, init)  # before spectral norm, which then wraps the initial weights
-        if norm == "sn":
-            for i, m in enumerate(self.conv):
-                if isinstance(m, nn.Conv2d):
-                    self.conv[i] = spectral_norm(m)
-            if isinstance(self.fc, nn.Linear):
-                self.fc = spectral_norm(self.fc)
-            else:
-                for i, m in enumerate(self.fc):
-                    if isinstance(m, nn.Linear):
-                        self.fc[i] = spectral_norm(m)
+        if norm == "sn":  # every conv and linear layer, wherever it sits
+            for layer in list(self.modules()):
+                if isinstance(layer, nn.Conv2d | nn.Linear):
+                    spectral_norm(layer)
 
 
 def _variant(base: type, name: str, doc: str, **fixed) -> type:
