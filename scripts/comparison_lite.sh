@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # The committed comparison on the default MNIST setup ("Trained GANs in minutes"): the README's
 # quick start first, then all four built-in objectives x seeds 0-2 in the same directory (the
-# quick start's two cells are found finished and skipped; two cells at a time, one thread each,
-# so those cells' seconds are a shared machine's), then the report. Defaults
-# throughout: the default pair (dcgan-lite-dense), batch 64, 3000 steps, EMA generator, 8 FID
-# curve points per cell, --precision auto (fp32: bf16 is not validated on this pair). Run from
-# the repository root, nothing else running. results/comparison-lite was made by this script
-# with OUT=results/comparison-lite, without --jobs 2, when the default pair was dcgan-lite (its
-# COMMAND.md).
+# quick start's two cells are found finished and skipped), then the report. One cell at a time
+# on both cores, so every cell's seconds (and time to quality) are an idle machine's. Defaults
+# throughout: the default pair (dcgan-lite-dense-ttur), batch 64, 2400 steps, EMA generator, 8
+# FID curve points per cell, --precision auto (fp32: bf16 is not validated on this pair). Run
+# from the repository root, nothing else running. results/comparison-lite (dcgan-lite) and
+# results/comparison-dense (dcgan-lite-dense, with --jobs 2 on the second command) were made by
+# earlier versions of this script, when those pairs were the default (their COMMAND.md).
 set -euo pipefail
-OUT=${OUT:-results/comparison-dense}
+OUT=${OUT:-results/comparison-ttur}
 python -m ganbench run --loss wgan --loss minimax --out "$OUT"
 python -m ganbench run --loss minimax --loss non-saturating --loss feature-matching --loss wgan \
-    --seeds 3 --jobs 2 --out "$OUT"
+    --seeds 3 --out "$OUT"
 python -m ganbench report "$OUT"

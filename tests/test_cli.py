@@ -32,14 +32,16 @@ def test_run_writes_runs_curves_summary_and_grids(tiny_mnist, tmp_path, capsys):
     assert list(runs["status"]) == ["ok", "ok"]
     wgan, minimax = runs.iloc[0], runs.iloc[1]
     assert (wgan.n_critic, wgan.optimizer_d, wgan.lr_d) == (5, "rmsprop", 5e-5)
-    # the default pair (dcgan-lite-dense) gives the logistic losses DCGAN's Adam at lr 1e-3
-    assert (minimax.n_critic, minimax.optimizer_g, minimax.lr_g, minimax.beta1) == (
+    # the default pair (dcgan-lite-dense-ttur) gives the logistic losses DCGAN's Adam at lr 1e-3
+    # for G and 2e-4 for D
+    assert (minimax.n_critic, minimax.optimizer_g, minimax.lr_g, minimax.lr_d, minimax.beta1) == (
         1,
         "adam",
         1e-3,
+        2e-4,
         0.5,
     )
-    assert set(runs["generator"]) == {"dcgan-lite-dense"}
+    assert set(runs["generator"]) == {"dcgan-lite-dense-ttur"}
     assert (runs["seed"] == 3).all() and (runs["steps"] == 4).all()
     assert (runs["train_images_per_s"] > 0).all()
     assert (runs["gflop_per_step"] > 0).all()  # counted with torch.utils.flop_counter
@@ -201,8 +203,9 @@ def test_eval_every_adds_fid_points_to_the_curves(tiny_mnist, tmp_path, monkeypa
 @pytest.mark.parametrize(
     ("losses", "generator", "expected"),
     [
-        (("minimax", "non-saturating"), None, 3000),  # the default pair's own budget
-        (("wgan", "minimax"), None, 3000),  # dcgan-lite-dense: one budget for every objective
+        (("minimax", "non-saturating"), None, 2400),  # the default pair's own budget
+        (("wgan", "minimax"), None, 2400),  # dcgan-lite-dense-ttur: one budget for every objective
+        (("minimax",), "dcgan-lite-dense", 3000),  # a lite pair without a setup of its own
         (("minimax",), "dcgan-mnist-bn", 300),  # mnist's default on a pair without its own
         (("wgan", "minimax"), "dcgan-mnist-bn", WGAN_STEPS),  # every cell gets what wgan needs
         (("wgan",), "dcgan-mnist", 300),  # the article's pair declares no extra budget
@@ -219,7 +222,7 @@ def test_default_budget_is_shared_and_covers_the_slowest_objective(losses, gener
     [
         (True, "mnist", "dcgan-mnist-bn", "bf16"),  # validated there (README, Performance)
         (False, "mnist", "dcgan-mnist-bn", "fp32"),  # emulated bf16 would be slower
-        (True, "mnist", None, "fp32"),  # the default pair, dcgan-lite-dense: not validated
+        (True, "mnist", None, "fp32"),  # the default pair, dcgan-lite-dense-ttur: not validated
         (True, "mnist", "dcgan-mnist", "fp32"),  # nor the article's pair
         (True, "ring8", None, "fp32"),  # not validated on the 2-D toys
     ],

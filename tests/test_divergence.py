@@ -101,5 +101,5 @@ def test_summary_table_shows_diverged_plainly(tiny_mnist, tmp_path, capsys):
     header, line = table.splitlines()
     assert header.split()[:7] == ["loss", "generator", "steps", "runs", "ok", "diverged", "failed"]
     values = line.split()
-    assert values[:7] == ["nan-g-at-3", "dcgan-lite-dense", "6", "2", "0", "2", "0"]
+    assert values[:7] == ["nan-g-at-3", "dcgan-lite-dense-ttur", "6", "2", "0", "2", "0"]
     assert set(values[7:]) <= {"-"}  # no number stands in for a diverged cell

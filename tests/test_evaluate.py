@@ -38,7 +38,7 @@ def test_a_cell_keeps_its_generators_and_evaluate_reproduces_its_scores(
         assert path == generator_files.path_for(out, row.run_id) and path.is_file()
         record = generator_files.load(path)
         assert (record["run_id"], record["config_hash"]) == (row.run_id, row.config_hash)
-        assert record["generator"] == "dcgan-lite-dense" and record["dataset"] == "mnist"
+        assert record["generator"] == "dcgan-lite-dense-ttur" and record["dataset"] == "mnist"
         assert set(record) >= {"G", "G_ema", "noise", "channels_last"}
     assert {
         "kid",
