@@ -135,6 +135,9 @@ def _variant(base: type, name: str, doc: str, setup: dict | None = None, **fixed
     return type(name, (base,), {"__init__": __init__, "__doc__": doc, **(setup or {})})
 
 
+# dcgan-lite with a Dense 1024 layer in G and in D: G's arguments, D's arguments
+DENSE = ({"width": 32, "hidden": 1024}, {"width": 32, "hidden": 1024})
+
 # name -> (G's arguments, D's arguments). dcgan-lite-dense-ttur is the MNIST default; the others are
 # the ablation's levers and the long budget's pair (docs/ablation-lite.md)
 PAIRS: dict[str, tuple[dict, dict]] = {
@@ -142,14 +145,13 @@ PAIRS: dict[str, tuple[dict, dict]] = {
     "dcgan-lite-nonorm": ({"width": 32}, {"width": 32, "norm": "none"}),
     "dcgan-lite-sn": ({"width": 32}, {"width": 32, "norm": "sn"}),
     "dcgan-lite-wide": ({"width": 64}, {"width": 64, "norm": "bn"}),
-    # dcgan-lite with a Dense 1024 layer in G and in D
-    "dcgan-lite-dense": ({"width": 32, "hidden": 1024}, {"width": 32, "hidden": 1024}),
+    "dcgan-lite-dense": DENSE,
     # ... with the Dense layer in G only (D is dcgan-lite's)
     "dcgan-lite-gdense": ({"width": 32, "hidden": 1024}, {"width": 32, "norm": "bn"}),
     # Lucic et al. 2018's MNIST pair: the wide pair with a Dense 1024 layer in G and in D
     "dcgan-lite-lucic": ({"width": 64, "hidden": 1024}, {"width": 64, "hidden": 1024}),
     # dcgan-lite-dense with its own setup (SETUPS below): the MNIST default
-    "dcgan-lite-dense-ttur": ({"width": 32, "hidden": 1024}, {"width": 32, "hidden": 1024}),
+    "dcgan-lite-dense-ttur": DENSE,
 }
 
 # name -> the pair's own setup, where it differs from LiteGenerator's (class attributes of G).
@@ -158,9 +160,10 @@ PAIRS: dict[str, tuple[dict, dict]] = {
 # D's Dense layer lets it win early: minimax collapsed to one class in seed 1 of 3 (D's loss
 # below 0.04 by step 760) and feature matching reached only FID ~330. With D at 2e-4, minimax
 # seed 1 trained (FID 29.5 / EMA 10.3, all classes) and non-saturating seed 0 scored 19.4 / 8.8
-# (docs/ablation-lite.md, Stage 4). 2400 steps (2.6 epochs at batch 64): under 5 minutes of
-# training on the 2-core CPUs of this project (~3 minutes on the faster, ~4.3 on the slower);
-# the EMA-G curve is within ~10% of its end from step ~1800
+# (docs/ablation-lite.md, Stage 4); feature matching did not gain (~570, still improving).
+# 2400 steps (2.6 epochs at batch 64): under 5 minutes of training on the 2-core CPUs of this
+# project (~3 minutes on the faster, ~4.3 estimated on the slower); at step 1800 the logistic
+# objectives' EMA-G curves were within 3-17% of their ends (results/comparison-ttur)
 SETUPS: dict[str, dict] = {
     "dcgan-lite-dense-ttur": {
         "default_steps": 2400,

@@ -23,9 +23,9 @@ class Mnist(ImageTensorDataset):
     # (docs/ablation-lite.md); dcgan-lite-dense, dcgan-lite with a Dense 1024 layer in G and in
     # D (Lucic et al. 2018's MNIST pair at half the width), reaches FID ~7-14 in its 3000 steps
     # where dcgan-lite reaches ~96; dcgan-lite-dense-ttur, the same pair with D's Adam at 2e-4
-    # (G's at 1e-3) for 2400 steps, lets minimax and feature matching train on it too, and is
-    # the default. 300 steps: the budget of pairs that declare none of their own (the lite pairs
-    # declare theirs).
+    # (G's at 1e-3) for 2400 steps, lets minimax train on it without collapsing (feature
+    # matching stays slow on both), and is the default. 300 steps: the budget of pairs that
+    # declare none of their own (the lite pairs declare theirs).
     default_model = "dcgan-lite-dense-ttur"
     default_steps = 300
     # --budget long: the Lucic et al. 2018 MNIST pair (dcgan-lite-lucic: dcgan-lite-dense at twice
