@@ -131,6 +131,13 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
         "pair says one of the run's objectives needs more, e.g. wgan on dcgan-mnist-bn)",
     )
     run.add_argument(
+        "--step-unit",
+        choices=("generator", "discriminator"),
+        help="what --steps counts: generator updates (run's default), or discriminator updates "
+        "(search's default; Lucic et al. 2018: G updates every n_critic of them, so n_critic "
+        "cannot buy extra compute)",
+    )
+    run.add_argument(
         "--epochs",
         type=float,
         help="budget in passes over the training data instead of --steps (steps = epochs x "
@@ -281,6 +288,14 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
         "torch threads (local pool default: cores / --jobs)",
     )
     scale.add_argument(
+        "--threads",
+        type=int,
+        metavar="N",
+        help="torch threads per cell on the CPU, part of each cell's identity (default: "
+        "--cpus-per-cell, else cores / --jobs, 1 on Ray; search: 1, so any --jobs trains the "
+        "same cells)",
+    )
+    scale.add_argument(
         "--gpus-per-cell",
         type=float,
         default=0,
@@ -303,8 +318,31 @@ def add_search_arguments(search: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--metric",
-        default="fid",
-        help="what picks the best draw (default fid, lower is better; e.g. mode_kl on ring8)",
+        help="what picks the best draw (default: the dataset's headline metric, fid on MNIST, "
+        "mode_kl on the 2-D sets)",
+    )
+    group.add_argument(
+        "--scheduler",
+        choices=("full", "halving"),
+        default="full",
+        help="full: every draw trains the whole budget (default); halving: successive halving, "
+        "the best 1/eta of each rung's draws continue from their checkpoint",
+    )
+    group.add_argument(
+        "--eta", type=int, default=3, help="halving: 1/eta of a rung's draws go on (default 3)"
+    )
+    group.add_argument(
+        "--rungs",
+        type=int,
+        default=3,
+        help="halving: rungs, the first (the grace period) at 1/eta^(rungs-1) of the budget "
+        "(default 3)",
+    )
+    group.add_argument(
+        "--check-pruning",
+        action="store_true",
+        help="halving: also train every draw to the full budget and write search_pruning.csv "
+        "(the halving pick's full-budget rank, rung-vs-final rank correlation, compute ratio)",
     )
     group.add_argument(
         "--search-seed", type=int, default=0, help="seed of the draws and of the draws' cells"

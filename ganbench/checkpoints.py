@@ -96,6 +96,36 @@ def load(path: Path, config_hash: str, warn: Callable[[str], None]) -> dict[str,
     return checkpoint
 
 
+def promote(
+    out: Path,
+    from_hash: str,
+    to_hash: str,
+    to_config: dict[str, Any],
+    to_steps: int,
+    warn: Callable[[str], None],
+) -> bool:
+    """Carry a finished cell's final checkpoint over to a longer cell that continues it (a
+    successive-halving draw promoted to the next rung): the same state, under ``to_hash`` with
+    the longer budget ``to_steps``, so the longer cell resumes where the shorter one ended
+    instead of training from zero. Its training then equals a run of ``to_steps`` from zero
+    (resume is exact on the CPU). The shorter cell's checkpoint is removed (its row is its
+    result). False, and nothing changed, where the longer cell has a checkpoint already or the
+    shorter one has none usable."""
+    target = path_for(out, to_hash)
+    if target.is_file():
+        return False
+    source = path_for(out, from_hash)
+    checkpoint = load(source, from_hash, warn)
+    if checkpoint is None:
+        return False
+    checkpoint["config_hash"] = to_hash
+    checkpoint["config"] = to_config
+    checkpoint["trainer"]["budget_steps"] = to_steps
+    save(target, checkpoint)
+    source.unlink(missing_ok=True)
+    return True
+
+
 # ---- random number generators ------------------------------------------------------------------
 
 

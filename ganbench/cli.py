@@ -65,6 +65,8 @@ def run_spec(args: argparse.Namespace) -> RunSpec:
         dataset=args.dataset,
         steps=args.steps,
         epochs=args.epochs,
+        step_unit=args.step_unit,
+        threads=args.threads,
         budget=args.budget,
         batch_size=args.batch_size,
         ema_decay=args.ema_decay,
@@ -137,6 +139,10 @@ def cmd_search(args: argparse.Namespace) -> int:
         seeds_best=args.seeds_best,
         metric=args.metric,
         seed=args.search_seed,
+        scheduler=args.scheduler,
+        eta=args.eta,
+        rungs=args.rungs,
+        check_pruning=args.check_pruning,
     )
     result = search(spec)
     print(search_view(result).to_string(index=False))

@@ -86,6 +86,9 @@ class Dataset:
     # win over a budget's. "default" (the dataset's default setup) is always a valid name
     budgets: Mapping[str, Mapping[str, Any]] = MappingProxyType({})
     cpu_precision: str = "fp32"
+    # the metric a search picks by where --metric is not given (lower or higher is better as
+    # ganbench.search.HIGHER_IS_BETTER says); "": the evaluator's first metric
+    headline_metric: str = "fid"
     # the model pairs ``cpu_precision`` was validated on (None: every pair); elsewhere fp32
     cpu_precision_pairs: tuple[str, ...] | None = None
     # the range batches lie in: [0, 1] for images; None for data in its own units (2-D points),

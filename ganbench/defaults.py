@@ -5,6 +5,8 @@ hyperparameters (its paper's defaults, then the pair's per-loss ones, then the c
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,7 +18,13 @@ from ganbench.devices import auto_precision, cell_device
 from ganbench.errors import GanbenchError, describe, did_you_mean
 from ganbench.losses import Hyperparams
 from ganbench.models import PairDefaults, model_class, pair_defaults
-from ganbench.spec import CURVE_POINTS, DEFAULT_BATCH_SIZE, DEFAULT_EMA_DECAY, RunSpec
+from ganbench.spec import (
+    CURVE_POINTS,
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_EMA_DECAY,
+    LaunchOptions,
+    RunSpec,
+)
 from ganbench.validation import check_positive
 
 
@@ -59,6 +67,7 @@ def with_defaults(
     eval_every = spec.eval_every
     if eval_every is None:
         eval_every = auto_eval_every(steps, spec.log_every) if spec.eval.fid_samples else 0
+    threads = spec.threads if spec.threads is not None else default_threads(spec.launch)
     precision = spec.precision
     if precision == "auto":
         if device is None:
@@ -75,7 +84,28 @@ def with_defaults(
         ema_decay=ema_decay,
         reuse_fake=reuse_fake,
         eval_every=eval_every,
+        step_unit=spec.step_unit or "generator",
+        threads=threads,
     )
+
+
+def default_threads(launch: LaunchOptions) -> int:
+    """A cell's torch threads where ``--threads`` is not given: ``--cpus-per-cell`` (rounded
+    down), else 1 on Ray, cores / ``--jobs`` for a local pool, torch's default for one local
+    cell. ``--jobs`` changes it, so cells of different ``--jobs`` are different cells."""
+    if launch.cpus_per_cell is not None:
+        return max(1, math.floor(launch.cpus_per_cell))
+    if launch.launcher == "ray":
+        return 1
+    if launch.jobs > 1:
+        return max(1, (os.cpu_count() or 1) // launch.jobs)
+    return torch.get_num_threads()
+
+
+def cell_threads(spec: RunSpec) -> int | None:
+    """The torch threads a cell of ``spec`` trains and is scored with on the CPU: its pair's
+    ``cpu_threads`` where the pair fixes one (tiny 2-D models), else ``spec.threads``."""
+    return generator_defaults(spec.generator).cpu_threads or spec.threads
 
 
 BUDGET_KEYS = ("generator", "steps", "epochs", "batch_size")

@@ -24,6 +24,7 @@ from filelock import Timeout
 
 from ganbench import __version__, checkpoints, registry
 from ganbench import results as R
+from ganbench.defaults import cell_threads
 from ganbench.ema import ema_of
 from ganbench.errors import describe
 from ganbench.identity import base_row, cell_config, cell_hashes, stamp
@@ -32,7 +33,7 @@ from ganbench.packing import train_packed
 from ganbench.plan import Prepared
 from ganbench.scoring import curve_scorer, keep_generators, record_result, score
 from ganbench.spec import EVAL_SEED_OFFSET, GRID_SEED, Cell, RunSpec
-from ganbench.trainer import ResumeError, TrainConfig, train, uses_channels_last
+from ganbench.trainer import ResumeError, TrainConfig, cpu_threads, train, uses_channels_last
 
 Log = Callable[[str], None]
 Rows = tuple[dict[str, Any], list[dict[str, Any]]]  # a cell's runs.csv row, its curves.csv rows
@@ -53,7 +54,7 @@ def train_config(
 ) -> TrainConfig:
     """The trainer's settings for ``cell`` (``curves``: with ``--eval-every`` curve points)."""
     return TrainConfig(
-        steps=spec.steps,
+        steps=spec.generator_steps(cell.hp.n_critic),
         batch_size=spec.batch_size,
         seed=cell.seed,
         hp=cell.hp,
@@ -63,7 +64,7 @@ def train_config(
         progress=spec.progress,
         description=description or f"{cell.loss.name} seed {cell.seed}",
         checkpoint_every=spec.checkpoint_every,
-        eval_every=spec.eval_every if curves else 0,
+        eval_every=spec.generator_eval_every(cell.hp.n_critic) if curves else 0,
         compile=spec.compile,
         reuse_fake=bool(spec.reuse_fake),
     )
@@ -96,12 +97,18 @@ def fail(row: dict[str, Any], cell: Cell, exc: Exception, log: Log) -> None:
 
 
 def run_cell(prep: Prepared, cell: Cell, log: Log) -> Rows:
-    """Train (or resume) and score one cell; return its runs.csv row and curves.csv rows.
+    """Train (or resume) and score one cell, on the CPU with its thread count
+    (:func:`~ganbench.defaults.cell_threads`); return its runs.csv row and curves.csv rows.
 
     With a curve evaluator (``--eval-every``), its numeric scores of its ``n_samples`` samples
     are added to the curves every ``spec.eval_every`` steps (e.g. ``fid``; fewer samples than
     the final score, so biased upwards: compare curve points with curve points).
     """
+    with cpu_threads(cell_threads(prep.spec), prep.device):
+        return _run_cell(prep, cell, log)
+
+
+def _run_cell(prep: Prepared, cell: Cell, log: Log) -> Rows:
     spec, device, dataset = prep.spec, prep.device, prep.dataset
     curve_evaluator = prep.curve_evaluator
     config = cell_config(cell, spec, device)
@@ -187,6 +194,11 @@ def run_pack(prep: Prepared, cells: list[Cell], log: Log) -> list[Rows]:
     :class:`PackError` if the loss or models cannot be trained packed (nothing is recorded):
     the caller trains the cells one at a time instead. A failure while scoring fails that cell.
     """
+    with cpu_threads(cell_threads(prep.spec), prep.device):
+        return _run_pack(prep, cells, log)
+
+
+def _run_pack(prep: Prepared, cells: list[Cell], log: Log) -> list[Rows]:
     spec, device, dataset = prep.spec, prep.device, prep.dataset
     curve_evaluator = prep.curve_evaluator
     start = time.perf_counter()
@@ -270,8 +282,8 @@ def execute_cell(
             log(f"{label}: finished earlier (run {done}), skipped; --fresh reruns it")
             return {"status": "skipped", "run_id": done, "error": ""}
         log(
-            f"{label} ({cell.hp.n_critic} critic steps per G step, {spec.steps} G steps, "
-            f"cell {chash})"
+            f"{label} ({cell.hp.n_critic} critic steps per G step, "
+            f"{spec.generator_steps(cell.hp.n_critic)} G steps, cell {chash})"
         )
         row, curves = run_cell(prep, cell, log)
         row.update(launch_columns or {}, pack=1, compile=spec.compile)

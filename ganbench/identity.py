@@ -15,7 +15,8 @@ import torch
 
 from ganbench import __version__, registry
 from ganbench.datasets import EvalOptions
-from ganbench.spec import Cell, RunSpec
+from ganbench.defaults import cell_threads, generator_defaults
+from ganbench.spec import UNHASHED_THREADS, Cell, RunSpec
 
 
 def config_hash(config: dict[str, Any]) -> str:
@@ -32,7 +33,9 @@ def cell_config(cell: Cell, spec: RunSpec, device: torch.device) -> dict[str, An
         "discriminator": spec.discriminator,
         "dataset": spec.dataset,
         "seed": cell.seed,
-        "steps": spec.steps,
+        # generator steps: a --step-unit discriminator cell trains what a generator-step cell of
+        # steps // n_critic trains, so it is the same cell
+        "steps": spec.generator_steps(cell.hp.n_critic),
         "batch_size": spec.batch_size,
         "precision": spec.precision,
         "init": spec.init,
@@ -42,6 +45,7 @@ def cell_config(cell: Cell, spec: RunSpec, device: torch.device) -> dict[str, An
         # only where set, so the hashes of cells from before these options stay as they were
         **({"ema_decay": spec.ema_decay} if spec.ema_decay else {}),
         **({"reuse_fake": True} if spec.reuse_fake else {}),
+        **hashed_threads(spec, device),
         # what the data is, where it can vary: the files of --data-dir, a plugin dataset's version
         **({"data": spec.data_id} if spec.data_dir is not None and spec.data_id else {}),
         **dataset_version(spec.dataset),
@@ -50,12 +54,27 @@ def cell_config(cell: Cell, spec: RunSpec, device: torch.device) -> dict[str, An
             "backbone": spec.eval.backbone if spec.eval.fid_samples else None,
             **kid_settings(spec.eval),
             **(
-                {"every": spec.eval_every, "every_samples": spec.eval_every_samples}
+                {
+                    "every": spec.generator_eval_every(cell.hp.n_critic),
+                    "every_samples": spec.eval_every_samples,
+                }
                 if spec.eval_every and spec.eval.fid_samples
                 else {}
             ),
         },
     }
+
+
+def hashed_threads(spec: RunSpec, device: torch.device) -> dict[str, int]:
+    """``{"threads": n}`` for a CPU cell whose thread count can vary (its pair fixes none) and
+    is not :data:`~ganbench.spec.UNHASHED_THREADS`, what every committed cell used; a GPU cell's
+    results do not hang on its host threads."""
+    threads = cell_threads(spec)
+    if device.type != "cpu" or threads is None or threads == UNHASHED_THREADS:
+        return {}
+    if generator_defaults(spec.generator).cpu_threads:
+        return {}
+    return {"threads": int(threads)}
 
 
 def dataset_version(name: str) -> dict[str, str]:
@@ -107,7 +126,9 @@ def base_row(cell: Cell, spec: RunSpec, device: torch.device) -> dict[str, Any]:
         "dataset": data.name,
         "dataset_provider": data.provider,
         "seed": cell.seed,
-        "steps": spec.steps,
+        "steps": spec.generator_steps(hp.n_critic),
+        "step_unit": spec.step_unit or "generator",
+        "d_steps": spec.generator_steps(hp.n_critic) * hp.n_critic,
         "batch_size": spec.batch_size,
         "n_critic": hp.n_critic,
         "optimizer_g": hp.optimizer_g,
@@ -123,6 +144,7 @@ def base_row(cell: Cell, spec: RunSpec, device: torch.device) -> dict[str, Any]:
         "ema_decay": spec.ema_decay,
         "reuse_fake": spec.reuse_fake,
         "device": str(device),
+        "threads": cell_threads(spec) if device.type == "cpu" else None,
         "status": "error",
         "error": "",
         "diverged_at": None,

@@ -38,11 +38,12 @@ import torch
 
 from ganbench import checkpoints, registry
 from ganbench import results as R
+from ganbench.defaults import cell_threads
 from ganbench.errors import GanbenchError, describe
 from ganbench.execute import execute_cell, execute_pack, record_error
 from ganbench.identity import cell_hashes
 from ganbench.plan import Prepared, prepare
-from ganbench.spec import Cell, LaunchOptions, RunSpec
+from ganbench.spec import Cell, RunSpec
 from ganbench.validation import require_ray
 
 RETRIES = 2  # extra attempts for a cell whose worker process died
@@ -74,12 +75,6 @@ def run_cells(prep: Prepared, log: Log) -> None:
         _run_here(prep, todo, log)
 
 
-def _torch_threads(launch: LaunchOptions, concurrent: int) -> int:
-    if launch.cpus_per_cell is not None:
-        return max(1, math.floor(launch.cpus_per_cell))
-    return max(1, (os.cpu_count() or 1) // concurrent)
-
-
 def _columns(launcher: str, parallel: int) -> dict[str, Any]:
     return {"launcher": launcher, "parallel_cells": parallel}
 
@@ -88,18 +83,13 @@ def _columns(launcher: str, parallel: int) -> dict[str, Any]:
 
 
 def _run_here(prep: Prepared, todo: Todo, log: Log) -> None:
-    threads = torch.get_num_threads()
-    if prep.spec.launch.cpus_per_cell is not None:
-        torch.set_num_threads(_torch_threads(prep.spec.launch, 1))
-    try:
-        for group in pack_groups(prep, todo):
-            if len(group) > 1:
-                execute_pack(prep, group, log, _columns("local", 1))
-            else:
-                label, cell = group[0]
-                execute_cell(prep, cell, label, log, _columns("local", 1))
-    finally:
-        torch.set_num_threads(threads)
+    """One cell after another in this process (each sets its own thread count)."""
+    for group in pack_groups(prep, todo):
+        if len(group) > 1:
+            execute_pack(prep, group, log, _columns("local", 1))
+        else:
+            label, cell = group[0]
+            execute_cell(prep, cell, label, log, _columns("local", 1))
 
 
 def pack_groups(prep: Prepared, todo: Todo) -> list[Todo]:
@@ -195,7 +185,7 @@ def _run_pool(prep: Prepared, todo: Todo, log: Log) -> None:
     """``--jobs N``: N lanes, each a one-process pool that runs one cell after another. A lane
     whose process dies knows which cell killed it, and retries that cell in a fresh process."""
     jobs = min(prep.spec.launch.jobs, len(todo))
-    threads = _torch_threads(prep.spec.launch, jobs)
+    threads = cell_threads(prep.spec) or 1
     spec, columns = _worker_spec(prep), _columns("local", jobs)
     context = multiprocessing.get_context("spawn")  # no fork of a process with torch threads
     queue = list(todo)
@@ -294,7 +284,7 @@ def _run_ray(prep: Prepared, todo: Todo, log: Log) -> None:
             max_retries=RETRIES,
             runtime_env={"env_vars": env},
         )
-        spec, threads = _worker_spec(prep), max(1, math.floor(cpus))
+        spec, threads = _worker_spec(prep), cell_threads(prep.spec) or 1
         refs = {
             task.remote(spec, portable(cell), label, columns, threads): (label, cell)
             for label, cell in todo

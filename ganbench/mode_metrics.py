@@ -115,6 +115,8 @@ class ModeCoverageEvaluator:
     :param std: the modes' shared standard deviation.
     :param sample_real: ``sample_real(n, generator)`` draws ``n`` real points; the real-data
         reference scores :data:`EVAL_SAMPLES` of them, drawn from a fixed seed.
+    :param knn: score the k-NN metrics too (off for ``--eval-every`` curve points, whose
+        evaluator is built with ``manifold_metrics=False``: they cost most of a small cell).
     """
 
     metrics = ("modes_covered", "high_quality_frac", "mode_kl", *KNN_METRICS)
@@ -127,7 +129,11 @@ class ModeCoverageEvaluator:
         std: float,
         sample_real: Callable[[int, torch.Generator], Tensor],
         n_samples: int = EVAL_SAMPLES,
+        knn: bool = True,
     ) -> None:
+        self.knn = knn  # False: no k-NN metrics (curve points: mode KL is what they need)
+        if not knn:
+            self.metrics = tuple(m for m in self.metrics if m not in KNN_METRICS)
         self.centres = centres
         self.std = std
         self.sample_real = sample_real
@@ -144,8 +150,8 @@ class ModeCoverageEvaluator:
         (k = 3), ``density``/``coverage`` (k = 5) and ``eval_samples`` of ``samples``, ``(N, 2)``
         points in data units (NaN k-NN metrics for 5 points or fewer)."""
         samples = samples.cpu()
-        knn = dict.fromkeys(KNN_METRICS, math.nan)
-        if len(samples) > max(PR_K, DC_K) and torch.isfinite(samples).all():
+        knn = dict.fromkeys(KNN_METRICS, math.nan) if self.knn else {}
+        if self.knn and len(samples) > max(PR_K, DC_K) and torch.isfinite(samples).all():
             knn["precision_k3"], knn["recall_k3"] = precision_recall(samples, self._real, PR_K)
             knn["density_k5"], knn["coverage_k5"] = density_coverage(samples, self._real, DC_K)
         return {

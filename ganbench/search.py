@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ganbench import launchers, registry
+from ganbench import halving, launchers, registry, stats
 from ganbench import results as R
 from ganbench.defaults import checked_hyperparams
 from ganbench.errors import GanbenchError, did_you_mean
@@ -37,7 +37,7 @@ from ganbench.runner import failed_cells, plan_notes, reference_table
 from ganbench.search_report import BEST_COMPARISONS, BEST_OF_K, BEST_SUMMARY, SEARCH
 from ganbench.search_space import as_overrides, compose, draw, draw_seed
 from ganbench.spec import MAX_SEED, Cell, RunSpec
-from ganbench.stats import BOOTSTRAP_SEED, CONFIDENCE
+from ganbench.stats import BEST_OF_K_RESAMPLES, BOOTSTRAP_SEED
 from ganbench.tables import Tables, compare, latest_attempts, summarize, write_tables
 
 # metrics where more is better (the MNIST evaluator's and the 2-D ones'); every other metric
@@ -52,7 +52,8 @@ HIGHER_IS_BETTER = {
     "modes_covered",
     "high_quality_frac",
 }
-BEST_OF_K_RESAMPLES = 1000
+SCHEDULERS = ("full", "halving")  # every draw to the full budget; successive halving
+SEARCH_THREADS = 1  # a search's cells' torch threads unless --threads: the same with any --jobs
 DRAW_COLUMNS = ("optimizer_g", "lr_g", "lr_d", "beta1", "beta2", "n_critic", "loss_params")
 
 
@@ -64,8 +65,12 @@ class SearchSpec:
     run: RunSpec
     trials: int = 8
     seeds_best: int = 3
-    metric: str = "fid"  # picks the best draw; see HIGHER_IS_BETTER
+    metric: str | None = None  # picks the best draw (HIGHER_IS_BETTER); None: the dataset's
     seed: int = 0  # seed of the draws, and of the draws' cells; the best's seeds follow it
+    scheduler: str = "full"  # SCHEDULERS; "halving": ganbench.halving
+    eta: int = 3  # halving: 1/eta of a rung's draws go on
+    rungs: int = 3  # halving: rungs, the first at 1/eta**(rungs-1) of the budget
+    check_pruning: bool = False  # halving: also train every draw to the full budget, compare
 
 
 @dataclass(frozen=True)
@@ -92,11 +97,24 @@ def search(spec: SearchSpec, log: Callable[[str], None] | None = None) -> Search
             "ganbench search trains its draws at --search-seed and the best settings on the "
             "--seeds-best seeds after it: leave out --seed and --seeds"
         )
-    better_higher = spec.metric in HIGHER_IS_BETTER
-    run_spec = dataclasses.replace(spec.run, seeds=(spec.seed,))
+    check_scheduler(spec)
+    run_spec = dataclasses.replace(
+        spec.run,
+        seeds=(spec.seed,),
+        threads=spec.run.threads if spec.run.threads is not None else SEARCH_THREADS,
+        step_unit=spec.run.step_unit or "discriminator",
+    )
     prep = prepare(run_spec)
     reference = reference_table(prep)
+    spec = dataclasses.replace(spec, metric=spec.metric or headline_metric(prep, reference))
     check_metric(spec.metric, reference)
+    better_higher = spec.metric in HIGHER_IS_BETTER
+    halving_on = spec.scheduler == "halving"
+    if halving_on and spec.run.eval_every is None and prep.spec.eval_every:
+        # two curve points in the first rung, so its signal is a mean of two (halving.signal)
+        first = halving.rung_budgets(int(prep.spec.steps), spec.eta, spec.rungs)[0]
+        every = prep.spec.log_every * max(1, round(first / 2 / prep.spec.log_every))
+        prep = dataclasses.replace(prep, spec=dataclasses.replace(prep.spec, eval_every=every))
     for line in plan_notes(spec.run, prep):
         log(line)
     log(
@@ -106,9 +124,33 @@ def search(spec: SearchSpec, log: Callable[[str], None] | None = None) -> Search
     )
 
     draws = draw_cells(prep, spec)
-    launchers.run_cells(dataclasses.replace(prep, cells=draws), log)
+    where: dict[tuple[str, int], tuple[Cell, Prepared]] = {}  # each draw's last cell
+    halved = None
+    if halving_on:
+        log(
+            f"search: successive halving, {spec.rungs} rungs at "
+            f"{halving.rung_budgets(int(prep.spec.steps), spec.eta, spec.rungs)} "
+            f"{prep.spec.step_unit} steps, 1/{spec.eta} of each rung's draws go on"
+        )
+        halved = halving.run(
+            prep, draws, spec.metric, better_higher, spec.eta, spec.rungs, spec.check_pruning, log
+        )
+        where.update(halved.reached)
+    if not halving_on or spec.check_pruning:
+        full = []
+        for cell in draws:
+            key = (cell.loss.name, int(cell.tags["trial"]))
+            if key in where:
+                halving.carry_over(where[key], cell, prep, log)
+            where[key] = (cell, prep)
+            full.append(cell)
+        launchers.run_cells(dataclasses.replace(prep, cells=full), log)
     runs = _latest(prep)
-    table = draws_table(prep, draws, runs, spec.metric)
+    table = draws_table(prep, draws, runs, spec.metric, where)
+    if halved is not None:  # the pick comes from the draws that reached the last rung
+        last = halved.rungs[halved.rungs["rung"] == len(halved.budgets)]
+        finalists = set(zip(last["loss"], last["trial"].astype(int), strict=True))
+        table = table[[k in finalists for k in zip(table["loss"], table["trial"], strict=True)]]
 
     best_seeds = tuple(spec.seed + 1 + i for i in range(spec.seeds_best))
     best_prep = dataclasses.replace(
@@ -139,13 +181,19 @@ def search(spec: SearchSpec, log: Callable[[str], None] | None = None) -> Search
     best_hashes = {cell_hashes(c, best_prep.spec, prep.device)[0] for c in best_cells}
     best_runs = runs[runs["config_hash"].astype(str).isin(best_hashes)] if len(runs) else runs
     tables = Tables(summarize(best_runs, curves, reference), compare(best_runs, spec.metric))
-    table = draws_table(prep, draws, runs, spec.metric)
+    table = draws_table(prep, draws, runs, spec.metric, where)
     table["best"] = False
     for cell in best_cells:
         table.loc[
             (table["loss"] == cell.loss.name) & (table["trial"] == cell.tags["trial"]), "best"
         ] = True
-    curve = best_of_k(table, spec.metric, better_higher)
+    at_full = table[table["budget"] == prep.spec.steps]
+    curve = best_of_k(at_full, spec.metric, better_higher)
+    if halved is not None:
+        R.write_csv(out / halving.RUNGS, halved.rungs)
+        if spec.check_pruning:
+            check = halving.pruning_check(halved, at_full, spec.metric, better_higher)
+            R.write_csv(out / halving.PRUNING, check)
     R.write_csv(out / SEARCH, table)
     R.write_csv(out / BEST_OF_K, curve)
     R.write_csv(out / BEST_SUMMARY, tables.summary)
@@ -159,6 +207,31 @@ def search(spec: SearchSpec, log: Callable[[str], None] | None = None) -> Search
         f"bands from {BEST_OF_K_RESAMPLES} resamples of k of the {spec.trials} draws."
     )
     return SearchResult(dataclasses.replace(tables, failed=failed), table, curve, note)
+
+
+def check_scheduler(spec: SearchSpec) -> None:
+    """``--scheduler``, ``--eta`` and ``--rungs`` are valid, else one line."""
+    if spec.scheduler not in SCHEDULERS:
+        raise GanbenchError(
+            f"Unknown --scheduler {spec.scheduler!r}. Available: {', '.join(SCHEDULERS)}"
+        )
+    for name, value, least in (("--eta", spec.eta, 2), ("--rungs", spec.rungs, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise GanbenchError(f"{name} must be a whole number of at least {least}, got {value!r}")
+    if spec.check_pruning and spec.scheduler != "halving":
+        raise GanbenchError(
+            "--check-pruning compares halving with the full search: add --scheduler halving"
+        )
+
+
+def headline_metric(prep: Prepared, reference: pd.DataFrame | None) -> str:
+    """The metric a search picks by without ``--metric``: the dataset's ``headline_metric``
+    (FID on MNIST, mode KL on the 2-D sets), else its evaluator's first metric."""
+    named = str(getattr(prep.dataset, "headline_metric", "") or "")
+    if named or reference is None:
+        return named or "fid"
+    scored = str(reference["metrics"].iloc[0]).split()
+    return scored[0] if scored else "fid"
 
 
 def check_metric(metric: str, reference: pd.DataFrame | None) -> None:
@@ -196,13 +269,22 @@ def _latest(prep: Prepared) -> pd.DataFrame:
     return latest_attempts(R.read_csv(prep.spec.out / R.RUNS))
 
 
-def draws_table(prep: Prepared, draws: list[Cell], runs: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """One row per draw: loss, trial, its hyperparameters, and its row's status and metric."""
+def draws_table(
+    prep: Prepared,
+    draws: list[Cell],
+    runs: pd.DataFrame,
+    metric: str,
+    where: dict[tuple[str, int], tuple[Cell, Prepared]] | None = None,
+) -> pd.DataFrame:
+    """One row per draw: loss, trial, its hyperparameters, and its row's status and metric:
+    the row of its last cell (``where``: a halved draw's last rung), else of its full-budget
+    cell; ``budget`` (in the search's step unit) says which."""
     records = runs.to_dict("records") if not runs.empty else []
     by_hash = {str(row.get("config_hash")): row for row in records}
     rows = []
     for cell in draws:
-        row = by_hash.get(cell_hashes(cell, prep.spec, prep.device)[0], {})
+        _, at = (where or {}).get((cell.loss.name, int(cell.tags["trial"])), (cell, prep))
+        row = by_hash.get(cell_hashes(cell, at.spec, prep.device)[0], {})
         hp = cell.hp
         rows.append(
             {
@@ -219,6 +301,10 @@ def draws_table(prep: Prepared, draws: list[Cell], runs: pd.DataFrame, metric: s
                 "beta2": hp.beta2,
                 "n_critic": hp.n_critic,
                 "loss_params": json.dumps(dict(hp.extras), sort_keys=True),
+                "budget": at.spec.steps,
+                "step_unit": at.spec.step_unit,
+                "steps": at.spec.generator_steps(hp.n_critic),
+                "gflop_per_step": row.get("gflop_per_step", math.nan),
                 "train_s": row.get("train_s", math.nan),
                 "run_id": row.get("run_id", ""),
                 "config_hash": row.get("config_hash", ""),
@@ -245,39 +331,14 @@ def best_draw(rows: pd.DataFrame, metric: str, better_higher: bool) -> int | Non
 
 
 def best_of_k(table: pd.DataFrame, metric: str, better_higher: bool) -> pd.DataFrame:
-    """Per loss and k = 1..K: the best metric among k of its K draws, resampled without
-    replacement; median and the central ``CONFIDENCE`` band (Lucic et al. 2018, Fig. 4). A
-    failed draw counts as the worst value (inf), so a k with many failures shows it; each loss
-    resamples with its own seeded generator (its band depends on nothing else)."""
+    """Per loss and k = 1..K: the best metric among k of its K draws
+    (:func:`ganbench.stats.best_of_k`, a failed draw counting as the worst value), each loss
+    resampled with its own seeded generator (its band depends on nothing else)."""
     rows = []
     for loss, group in table.groupby("loss", sort=False):
         rng = np.random.default_rng(draw_seed(BOOTSTRAP_SEED, str(loss), 0))
-        values = _score(group, metric, better_higher)
-        n = len(values)
-        for k in range(1, n + 1):
-            best = np.array(
-                [
-                    values[rng.choice(n, size=k, replace=False)].min()
-                    for _ in range(BEST_OF_K_RESAMPLES)
-                ]
-            )
-            if better_higher:
-                best = -best
-            lo, hi = np.percentile(
-                best, [50 * (1 - CONFIDENCE), 50 * (1 + CONFIDENCE)], method="inverted_cdf"
-            )
-            median = np.percentile(best, 50, method="inverted_cdf")
-            rows.append(
-                {
-                    "loss": loss,
-                    "k": k,
-                    "draws": n,
-                    f"best_{metric}_median": float(median),
-                    f"best_{metric}_lo": float(lo),
-                    f"best_{metric}_hi": float(hi),
-                    "resamples": BEST_OF_K_RESAMPLES,
-                }
-            )
+        for row in stats.best_of_k(_score(group, metric, better_higher), rng, better_higher):
+            rows.append({"loss": loss, **{k.replace("metric", metric): v for k, v in row.items()}})
     return pd.DataFrame(rows)
 
 

@@ -19,6 +19,10 @@ DEFAULT_BATCH_SIZE = 128
 DEFAULT_EMA_DECAY = 0.999
 MAX_SEED = 2**32 - 1  # numpy's seeds are 32-bit
 CURVE_POINTS = 8  # FID curve points per cell without --eval-every
+STEP_UNITS = ("generator", "discriminator")  # what --steps counts (RunSpec.step_unit)
+# a cell's torch thread count is part of its config_hash except where it is this one: what every
+# committed CPU cell trained with (2-core machines, one cell at a time), so their hashes stay
+UNHASHED_THREADS = 2
 GRID_SEED = 1234  # the fixed noise of every sample grid, so grids compare across cells
 EVAL_SEED_OFFSET = 1_000_000  # evaluation noise is seeded apart from training noise
 
@@ -57,6 +61,10 @@ class RunSpec:
     # budget the command line leaves unset; None or "default": the dataset's default setup
     budget: str | None = None
     epochs: float | None = None  # a budget in passes over the data instead of --steps
+    # what ``steps`` counts: "generator" updates (each after n_critic D updates), or
+    # "discriminator" updates (Lucic et al. 2018: G updates every n_critic of them, so n_critic
+    # trades G updates for D updates at equal compute); None: "generator"
+    step_unit: str | None = None
     batch_size: int | None = None  # None: the pair's batch_size, else 128
     device: str = "auto"
     precision: str = "auto"  # fp32, bf16, or auto (see ganbench.devices.auto_precision)
@@ -79,7 +87,28 @@ class RunSpec:
     ema_decay: float | None = None  # EMA generator's decay; 0: none; None: the pair's, else 0.999
     reuse_fake: bool | None = None  # the G step reuses the D step's fake; None: the pair's choice
     keep_generators: bool = True  # keep each finished cell's G (and EMA-G) in OUT/generators/
+    # intra-op torch threads a cell trains and is scored with on the CPU (part of its identity:
+    # GAN training turns another reduction order into another run); None: cpus-per-cell, else
+    # cores / jobs for a local pool, 1 on Ray, torch's default for one local cell
+    threads: int | None = None
     data_id: str = ""  # the loaded data's identity (Dataset.data_id), filled in by plan.prepare
+
+    def generator_steps(self, n_critic: int) -> int:
+        """The generator updates a cell with ``n_critic`` D steps per G step trains: ``steps``,
+        or ``steps // n_critic`` when ``steps`` counts discriminator updates."""
+        return _in_generator_steps(self.steps, n_critic, self.step_unit)
+
+    def generator_eval_every(self, n_critic: int) -> int:
+        """``eval_every`` in generator steps for a cell with ``n_critic`` (0: no curve points)."""
+        if not self.eval_every:
+            return 0
+        return _in_generator_steps(self.eval_every, n_critic, self.step_unit)
+
+
+def _in_generator_steps(count: int, n_critic: int, unit: str | None) -> int:
+    if unit == "discriminator":
+        return max(1, int(count) // max(1, int(n_critic)))
+    return count
 
 
 @dataclass(frozen=True)

@@ -37,14 +37,19 @@ import pandas as pd
 
 from ganbench import results as R
 from ganbench import stats
+from ganbench.arms import (
+    EVAL_KEYS,
+    GROUP,
+    budget_columns,
+    group_columns,
+    present,
+    with_step_budget,
+)
 from ganbench.convergence import FLOOR_MULTIPLES
 
 COMPARISONS = "comparisons.csv"
 REFERENCE_LOSS = "(real data)"
 
-GROUP = ["loss", "generator", "discriminator", "dataset", "steps", "setup"]
-BUDGET = ["generator", "discriminator", "dataset", "steps", "batch_size", "precision"]
-EVAL_KEYS = ["backbone", "fid_samples"]  # how FID/IS were computed, where runs.csv records it
 HEADLINE = ("fid", "fid_ema", "is_mean", "is_mean_ema")  # shown first, and fully described
 # time to quality (ganbench.convergence), for G and EMA-G: also n (seeds that reached it), mean,
 # std, median and a bootstrap CI over the seeds that reached it
@@ -80,6 +85,9 @@ NOT_METRICS = frozenset(
         "beta2",
         "diverged_at",
         "steps_done",
+        "d_steps",
+        "budget_steps",
+        "threads",
         "fid_samples",
         "eval_samples",
         "resumed_from_step",
@@ -127,20 +135,6 @@ class Tables:
     comparisons: pd.DataFrame
     failed: tuple[str, ...] = ()  # labels of this run's cells whose latest row is an error
     runs: pd.DataFrame | None = None  # this run's cells: the latest runs.csv row of each
-
-
-def _present(columns: list[str], frame: pd.DataFrame) -> list[str]:
-    return [c for c in columns if c in frame]
-
-
-def group_columns(runs: pd.DataFrame) -> list[str]:
-    """The columns that define an arm in ``runs`` (:data:`GROUP` plus recorded eval keys)."""
-    return GROUP + _present(EVAL_KEYS, runs)
-
-
-def budget_columns(runs: pd.DataFrame) -> list[str]:
-    """The columns that define a budget group in ``runs`` (:data:`BUDGET` plus eval keys)."""
-    return _present(BUDGET, runs) + _present(EVAL_KEYS, runs)
 
 
 def metric_columns(runs: pd.DataFrame) -> list[str]:
@@ -207,7 +201,7 @@ def matched_budgets(
     """
     if curves.empty or not (curves["metric"] == metric).any() or runs.empty:
         return pd.DataFrame()
-    ok = _ok(runs)
+    ok = with_step_budget(_ok(runs))
     by_run = {run_id: c for run_id, c in curves.groupby("run_id", sort=False)}
     rows = []
     for _, group in ok.groupby(budget_columns(ok), sort=False, dropna=False):
@@ -316,6 +310,7 @@ def compare(runs: pd.DataFrame, metric: str = COMPARED_METRIC) -> pd.DataFrame:
     columns = [c.replace("fid", metric, 1) for c in COMPARISON_COLUMNS]
     if runs.empty:
         return pd.DataFrame(columns=columns)
+    runs = with_step_budget(runs)
     budget = budget_columns(runs)
     keys = group_columns(runs)
     rows = []
@@ -368,7 +363,7 @@ def _merge_reference(old: pd.DataFrame, new: pd.DataFrame | None) -> pd.DataFram
     if not parts:
         return None
     merged = pd.concat(parts, ignore_index=True, sort=False)
-    key = _present(["loss", "dataset", *EVAL_KEYS], merged)
+    key = present(["loss", "dataset", *EVAL_KEYS], merged)
     return merged.drop_duplicates(key, keep="last").reset_index(drop=True)
 
 

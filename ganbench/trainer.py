@@ -132,6 +132,21 @@ def train(
         )
 
 
+def restore_history(history: Tensor, saved: Tensor, step: int) -> None:
+    """Put a checkpoint's loss buffer back into ``history``. A shorter buffer is that of a
+    cell shorter than ``log_every`` (a successive-halving rung) continued by a longer one: its
+    ``step`` steps sit at the start, where ``history`` keeps them, so the next log point's window
+    is the one an uninterrupted run would have."""
+    if saved.shape == history.shape:
+        history.copy_(saved)
+    elif saved.ndim == 1 and step <= len(saved) < len(history):
+        history[: len(saved)] = saved.to(history.device)
+    else:
+        raise ValueError(
+            f"the loss buffer holds {len(saved)} steps, this cell keeps {len(history)}"
+        )
+
+
 def _train(
     G: nn.Module,
     D: nn.Module,
@@ -181,9 +196,9 @@ def _train(
                     f"the checkpoint is of a {resume.get('budget_steps')}-step budget, this "
                     f"cell has {config.steps}"
                 )
-            d_hist.copy_(resume["d_hist"])
-            g_hist.copy_(resume["g_hist"])
             progress = Progress(**resume["progress"])
+            restore_history(d_hist, resume["d_hist"], progress.step)
+            restore_history(g_hist, resume["g_hist"], progress.step)
             # last: nothing above may draw random numbers after the states are back
             set_rng_state(resume["rng"], noise=noise, data=data_rng)
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:

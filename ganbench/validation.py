@@ -17,7 +17,7 @@ from ganbench.devices import cell_device
 from ganbench.errors import GanbenchError
 from ganbench.losses import OPTIMIZERS
 from ganbench.models import INIT_SCHEMES
-from ganbench.spec import LAUNCHERS, MAX_SEED, LaunchOptions, RunSpec
+from ganbench.spec import LAUNCHERS, MAX_SEED, STEP_UNITS, LaunchOptions, RunSpec
 from ganbench.trainer import COMPILE_MODES, PRECISIONS
 
 RAY_MISSING = '--launcher ray needs Ray: pip install "ganbench[ray]"'
@@ -49,6 +49,13 @@ def validate(spec: RunSpec, dataset: Dataset | None = None) -> None:
             "reads no files (it is sampled on the fly): leave --data-dir out"
         )
     check_positive("--steps", spec.steps)
+    if spec.step_unit not in STEP_UNITS:
+        raise GanbenchError(
+            f"Unknown --step-unit {spec.step_unit!r}. Available: {', '.join(STEP_UNITS)}"
+        )
+    threads = spec.threads
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise GanbenchError(f"--threads must be a whole number of at least 1, got {threads!r}")
     if not (math.isfinite(spec.ema_decay) and 0 <= spec.ema_decay < 1):
         raise GanbenchError(f"--ema-decay must be in [0, 1) (0: no EMA), got {spec.ema_decay}")
     if spec.ema_decay > 0 and spec.pack > 1:

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 
 from ganbench import stats
+from ganbench.arms import BUDGET, EVAL_KEYS
 from ganbench.convergence import FLOOR_MULTIPLES, IMPROVING_FRACTION
-from ganbench.tables import BUDGET, EVAL_KEYS
 
 RANKED = "_ema"  # the convergence columns shown are EMA-G's (G's are in summary.csv)
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ganbench import stats, tables
+from ganbench import arms, stats, tables
 
 
 def test_bootstrap_ci_is_reproducible_contains_the_mean_and_shrinks_with_n():
@@ -120,7 +120,7 @@ def test_comparisons_for_three_losses_are_three_pairs_with_correct_differences()
     assert (comp.fid_diff_ci_low < comp.fid_diff).all() and (
         comp.fid_diff < comp.fid_diff_ci_high
     ).all()
-    assert list(comp.columns[:6]) == tables.BUDGET
+    assert list(comp.columns[:6]) == arms.BUDGET
 
 
 def test_comparisons_mark_separated_losses_with_six_seeds_significant():

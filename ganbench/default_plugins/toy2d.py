@@ -38,6 +38,7 @@ class GaussianMixture2D(Dataset):
     preview_samples = 1000  # points in the per-cell scatter plot
     source = "sampled on the fly"
     reads_data_dir = False
+    headline_metric = "mode_kl"  # KL(generated mode histogram || uniform): coverage and balance
     nominal_size = 1_000_000
     centres: Tensor
     std: float
@@ -62,8 +63,11 @@ class GaussianMixture2D(Dataset):
         return next_batch
 
     def make_evaluator(self, options: EvalOptions) -> Evaluator | None:
-        """Mode coverage on 2500 samples (see :mod:`ganbench.mode_metrics`); ``options`` unused."""
-        return ModeCoverageEvaluator(self.centres, self.std, self.sample)
+        """Mode coverage on 2500 samples (see :mod:`ganbench.mode_metrics`); of ``options`` only
+        ``manifold_metrics`` (the k-NN metrics, off for curve points) is read."""
+        return ModeCoverageEvaluator(
+            self.centres, self.std, self.sample, knn=options is None or options.manifold_metrics
+        )
 
     def save_samples(self, samples: Tensor, path: Path) -> None:
         """A scatter plot of ``samples`` over the true centres, on fixed axes (PNG)."""

@@ -1,0 +1,44 @@
+"""Arms and budget groups of runs.csv (the definitions are in :mod:`ganbench.tables`): which
+columns make an arm (:data:`GROUP`), and which arms share a budget and are compared
+(:data:`BUDGET`)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+GROUP = ["loss", "generator", "discriminator", "dataset", "steps", "setup"]
+BUDGET = ["generator", "discriminator", "dataset", "steps", "batch_size", "precision"]
+EVAL_KEYS = ["backbone", "fid_samples"]  # how FID/IS were computed, where runs.csv records it
+
+
+def present(columns: list[str], frame: pd.DataFrame) -> list[str]:
+    return [c for c in columns if c in frame]
+
+
+def group_columns(runs: pd.DataFrame) -> list[str]:
+    """The columns that define an arm in ``runs`` (:data:`GROUP` plus recorded eval keys)."""
+    return GROUP + present(EVAL_KEYS, runs)
+
+
+def budget_columns(runs: pd.DataFrame) -> list[str]:
+    """The columns that define a budget group in ``runs`` (:data:`BUDGET` plus eval keys);
+    where rows count their budget in discriminator steps (``--step-unit``), the step budget as
+    asked (``budget_steps``, :func:`with_step_budget`) replaces the generator steps, so a WGAN
+    cell of 2400 D steps (480 G steps) is compared with a minimax cell of 2400."""
+    columns = present(BUDGET, runs) + present(EVAL_KEYS, runs)
+    if "budget_steps" in runs:
+        columns = [("budget_steps" if c == "steps" else c) for c in columns] + ["step_unit"]
+    return columns
+
+
+def with_step_budget(runs: pd.DataFrame) -> pd.DataFrame:
+    """``runs`` with ``budget_steps``, the budget in its ``step_unit`` (``d_steps`` for
+    discriminator-step rows, ``steps`` for the others), where any row counts discriminator
+    steps; else ``runs`` unchanged (tables of generator-step runs stay as they were)."""
+    if "step_unit" not in runs or not (runs["step_unit"] == "discriminator").any():
+        return runs
+    out = runs.copy()
+    out["step_unit"] = out["step_unit"].fillna("generator")
+    by_d = out["step_unit"] == "discriminator"
+    out["budget_steps"] = out["steps"].where(~by_d, out["d_steps"])
+    return out
