@@ -223,13 +223,10 @@ def pruning_check(
             at = mine[mine["rung"] == r].set_index("trial")["signal"]
             trials = [t for t in at.index if np.isfinite(final_by_trial.get(int(t), np.inf))]
             finite = [t for t in trials if np.isfinite(at[t])]
-            rho = (
-                spearmanr([sign * at[t] for t in finite], [final_by_trial[int(t)] for t in finite])[
-                    0
-                ]
-                if len(finite) >= 3
-                else math.nan
-            )
+            x = [sign * at[t] for t in finite]
+            y = [final_by_trial[int(t)] for t in finite]
+            varies = len(finite) >= 3 and len(set(x)) > 1 and len(set(y)) > 1
+            rho = spearmanr(x, y)[0] if varies else math.nan  # undefined for constant input
             row[f"rank_corr_rung{r}"] = float(rho)
         gflop_full = float((full["gflop_per_step"] * full["steps"]).sum())
         reached = mine.sort_values("rung").drop_duplicates("trial", keep="last")
