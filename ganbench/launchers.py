@@ -35,6 +35,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 import torch
+from tqdm import tqdm
 
 from ganbench import checkpoints, registry
 from ganbench import results as R
@@ -47,6 +48,8 @@ from ganbench.spec import Cell, RunSpec
 from ganbench.validation import require_ray
 
 RETRIES = 2  # extra attempts for a cell whose worker process died
+TRACKER_NOTICE = "ignore:resource_tracker:UserWarning"
+PARENT_POLL_S = 0.5  # how often a pool worker checks that the main process is alive
 Log = Callable[[str], None]
 Todo = list[tuple[str, Cell]]  # (label, cell) of the cells left to run
 
@@ -188,6 +191,11 @@ def _run_pool(prep: Prepared, todo: Todo, log: Log) -> None:
     threads = cell_threads(prep.spec) or 1
     spec, columns = _worker_spec(prep), _columns("local", jobs)
     context = multiprocessing.get_context("spawn")  # no fork of a process with torch threads
+    # The resource tracker (started with this process's -W options) reclaims the pool's
+    # semaphores when this process dies; after a SIGKILL, which leaves no moment to release them,
+    # it would also print a "leaked semaphore" notice about that reclaiming: silenced
+    if TRACKER_NOTICE not in sys.warnoptions:
+        sys.warnoptions.append(TRACKER_NOTICE)
     queue = list(todo)
     taken = threading.Lock()
     stop = threading.Event()
@@ -203,7 +211,12 @@ def _run_pool(prep: Prepared, todo: Todo, log: Log) -> None:
                     label, cell = queue.pop(0)
                 for attempt in range(1, RETRIES + 2):
                     if pool is None:
-                        pool = ProcessPoolExecutor(1, mp_context=context)
+                        pool = ProcessPoolExecutor(
+                            1,
+                            mp_context=context,
+                            initializer=init_worker,
+                            initargs=(os.getpid(),),
+                        )
                         pools.append(pool)
                     args = (spec, portable(cell), label, columns, threads)
                     try:
@@ -238,6 +251,22 @@ def _run_pool(prep: Prepared, todo: Todo, log: Log) -> None:
             for pool in list(pools):
                 _terminate(pool)
             raise
+
+
+def init_worker(parent: int) -> None:
+    """A pool worker's initializer. tqdm's bars share a threading lock, not its default
+    multiprocessing one: a worker stopped by SIGTERM would leave that semaphore behind (the
+    resource tracker's "leaked semaphore" warning). And a thread ends the worker once ``parent``
+    (the main process) is gone: a SIGKILL of the main process, which leaves it no moment to stop
+    its workers, leaves no worker training, appending rows or idling."""
+    tqdm.set_lock(threading.RLock())
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="ganbench-parent-watch", daemon=True).start()
 
 
 def _terminate(pool: ProcessPoolExecutor) -> None:
