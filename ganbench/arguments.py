@@ -237,6 +237,13 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
         "and `ganbench sample` (default: keep; the run says the size per cell)",
     )
     run.add_argument(
+        "--keep-checkpoints",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="keep finished cells' final checkpoints (default: removed once the row is written; "
+        "generators rescore a cell, and resume needs only unfinished cells' checkpoints)",
+    )
+    run.add_argument(
         "--fresh",
         action=argparse.BooleanOptionalAction,
         default=False,

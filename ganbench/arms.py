@@ -1,10 +1,12 @@
 """Arms and budget groups of runs.csv (the definitions are in :mod:`ganbench.tables`): which
 columns make an arm (:data:`GROUP`), and which arms share a budget and are compared
-(:data:`BUDGET`)."""
+(:data:`BUDGET`); and what a summary is ranked by."""
 
 from __future__ import annotations
 
 import pandas as pd
+
+from ganbench.datasets import headline_metric
 
 GROUP = ["loss", "generator", "discriminator", "dataset", "steps", "setup"]
 BUDGET = ["generator", "discriminator", "dataset", "steps", "batch_size", "precision"]
@@ -42,3 +44,11 @@ def with_step_budget(runs: pd.DataFrame) -> pd.DataFrame:
     by_d = out["step_unit"] == "discriminator"
     out["budget_steps"] = out["steps"].where(~by_d, out["d_steps"])
     return out
+
+
+def ranking_metric(table: pd.DataFrame) -> str:
+    """What a summary of ``table``'s rows is ranked by: their dataset's headline metric (FID on
+    MNIST, mode KL on the 2-D sets), FID where the rows mix datasets."""
+    datasets = set(table["dataset"].dropna().astype(str)) if "dataset" in table else set()
+    datasets.discard("-")
+    return headline_metric(datasets.pop()) if len(datasets) == 1 else "fid"

@@ -11,7 +11,7 @@ import time
 from typing import TYPE_CHECKING
 
 from ganbench.arguments import build_parser
-from ganbench.errors import GanbenchError
+from ganbench.errors import EnvironmentFailure, GanbenchError
 
 if TYPE_CHECKING:
     from ganbench.spec import RunSpec
@@ -88,6 +88,7 @@ def run_spec(args: argparse.Namespace) -> RunSpec:
             },
         ),
         keep_generators=args.keep_generators,
+        keep_checkpoints=args.keep_checkpoints,
         log_every=args.log_every,
         eval_every=args.eval_every,
         eval_every_samples=args.eval_every_samples,
@@ -278,12 +279,12 @@ def main(argv: list[str] | None = None) -> int:
 
             args = with_study(args.command, args, argv[argv.index(args.command) + 1 :])
         return COMMANDS[args.command](args)
-    except GanbenchError as exc:
+    except GanbenchError as exc:  # a user's mistake (2), or the machine's (74), or busy (75)
         print(f"ganbench: error: {exc}", file=sys.stderr)
-        return 2
+        return getattr(exc, "exit_code", 2)
     except OSError as exc:  # the machine said no: a full disk, a read-only file or directory
         print(f"ganbench: error: {os_error(exc)}", file=sys.stderr)
-        return 2
+        return EnvironmentFailure.exit_code
     except KeyboardInterrupt as exc:
         print("ganbench: interrupted; finished cells are in the results files", file=sys.stderr)
         return 143 if isinstance(exc, Terminated) else 130

@@ -60,6 +60,34 @@ class Evaluator(Protocol):
         ...
 
 
+# metrics where more is better (the MNIST evaluator's and the 2-D ones'); every other metric
+# (fid, kid, class_kl, mode_kl, ...) is better lower
+HIGHER_IS_BETTER = frozenset(
+    {
+        "is_mean",
+        "classes_covered",
+        "precision_k3",
+        "recall_k3",
+        "density_k5",
+        "coverage_k5",
+        "modes_covered",
+        "high_quality_frac",
+    }
+)
+
+
+def headline_metric(dataset: str) -> str:
+    """The metric tables rank by and a search picks by for dataset ``dataset`` (its class's
+    ``headline_metric``; "fid" where it names none or is not registered here)."""
+    from ganbench import registry
+
+    try:
+        factory = registry.get_dataset(dataset).factory
+    except Exception:  # noqa: BLE001 - an unknown dataset (a plugin not installed here)
+        return "fid"
+    return str(getattr(factory, "headline_metric", "") or "fid")
+
+
 def metric_names(evaluator: Evaluator, scores: dict[str, Any]) -> list[str]:
     """The keys of ``scores`` that are metrics: the evaluator's ``metrics``, else numeric keys."""
     declared = getattr(evaluator, "metrics", None)
@@ -87,7 +115,7 @@ class Dataset:
     budgets: Mapping[str, Mapping[str, Any]] = MappingProxyType({})
     cpu_precision: str = "fp32"
     # the metric a search picks by where --metric is not given (lower or higher is better as
-    # ganbench.search.HIGHER_IS_BETTER says); "": the evaluator's first metric
+    # HIGHER_IS_BETTER says); "": the evaluator's first metric
     headline_metric: str = "fid"
     # the model pairs ``cpu_precision`` was validated on (None: every pair); elsewhere fp32
     cpu_precision_pairs: tuple[str, ...] | None = None

@@ -43,3 +43,17 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """`` Did you mean 'x'?`` for the closest of ``choices`` to ``name``, else ``""``."""
     close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
     return f" Did you mean {close[0]!r}?" if close else ""
+
+
+class EnvironmentFailure(GanbenchError):
+    """The machine refused (a full disk, a file that cannot be written): one line, exit
+    status 74 (EX_IOERR), apart from a user's mistake (2)."""
+
+    exit_code = 74
+
+
+class CellsBusy(GanbenchError):
+    """Cells of this run are being trained by another process on the same ``--out``: one
+    line, exit status 75 (EX_TEMPFAIL: rerun when that process has finished)."""
+
+    exit_code = 75

@@ -43,6 +43,7 @@ from ganbench.files import atomic_write_with
 from ganbench.scoring import scored_metrics
 from ganbench.tables import REFERENCE_LOSS, Tables, latest_attempts, write_tables
 from ganbench.trainer import generate
+from ganbench.validation import days_warnings
 
 # how a value was computed: compared with the row's to decide plain or tagged columns
 SETTINGS = ("backbone", "fid_samples", "kid_subsets", "kid_subset_size")
@@ -180,6 +181,8 @@ def evaluate(spec: EvaluateSpec, log: Callable[[str], None]) -> Evaluated:
             raise GanbenchError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
     if spec.backbone is not None:
         check_backbone(spec.backbone)
+    for line in days_warnings(0, spec.fid_samples or 0):
+        log(line)
     device = resolve_device(spec.device)
     rows = _pick(_runs(spec.out), spec.run_ids)
     datasets: dict[str, Dataset] = {}

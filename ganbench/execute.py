@@ -263,7 +263,7 @@ def execute_cell(
     """Run one cell in this process, whichever launcher called: skip it if ``prep.spec.out``
     has it finished (or another process is training it), else train (or resume) it and record
     its row; return a small status ``{"status", "run_id", "error"}`` (``skipped`` for a cell
-    not trained here).
+    found finished, ``busy`` for one another process is training).
 
     ``launch_columns`` (informational, never hashed) are added to the row.
     """
@@ -274,7 +274,7 @@ def execute_cell(
         lock.acquire(timeout=0)
     except Timeout:
         log(f"{label}: being trained by another process on {spec.out} (cell {chash}); skipped")
-        return {"status": "skipped", "run_id": "", "error": ""}
+        return {"status": "busy", "run_id": "", "error": ""}
     try:
         # Checked per cell, not once: another process on the same --out may have finished it.
         done = None if spec.fresh else R.finished_run(spec.out, chash)
@@ -289,10 +289,23 @@ def execute_cell(
         row.update(launch_columns or {}, pack=1, compile=spec.compile)
         if row["status"] == "diverged":
             log(f"  diverged at step {row['diverged_at']} (non-finite {row['diverged_reason']})")
-        R.record_cell(spec.out, row, curves)
+        try:
+            R.record_cell(spec.out, row, curves)
+        except BaseException:
+            forget_files(spec.out, row)  # no files under a run_id that has no row
+            raise
+        if not spec.keep_checkpoints and row["status"] in ("ok", "diverged"):
+            checkpoints.path_for(spec.out, chash).unlink(missing_ok=True)  # its row is its result
         return {"status": row["status"], "run_id": row["run_id"], "error": row["error"]}
     finally:
         lock.release()
+
+
+def forget_files(out, row: dict[str, Any]) -> None:
+    """Remove the generator file and sample grids of a cell whose row could not be recorded."""
+    for key in ("generator_file", "samples_png", "samples_ema_png"):
+        if row.get(key):
+            (out / str(row[key])).unlink(missing_ok=True)
 
 
 def execute_pack(

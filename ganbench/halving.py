@@ -103,9 +103,11 @@ def run(
     reached: dict[Key, tuple[Cell, Prepared]] = {}
     rows = []
     for r, budget in enumerate(budgets):
-        rung_prep = dataclasses.replace(
-            prep, spec=dataclasses.replace(spec, steps=budget), cells=[]
+        last = r == len(budgets) - 1  # earlier rungs keep their checkpoints for promotion
+        rung_spec = dataclasses.replace(
+            spec, steps=budget, keep_checkpoints=spec.keep_checkpoints or not last
         )
+        rung_prep = dataclasses.replace(prep, spec=rung_spec, cells=[])
         cells = [
             dataclasses.replace(c, tags={**c.tags, "rung": r + 1, "search_phase": "draw"})
             for c in alive

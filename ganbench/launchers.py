@@ -22,6 +22,7 @@ after that the cell gets an ``error`` row (which a rerun retries) and the other 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import multiprocessing
@@ -32,15 +33,16 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 from typing import Any
 
 import torch
 from tqdm import tqdm
 
-from ganbench import checkpoints, registry
+from ganbench import checkpoints, generator_files, registry
 from ganbench import results as R
 from ganbench.defaults import cell_threads
-from ganbench.errors import GanbenchError, describe
+from ganbench.errors import CellsBusy, GanbenchError, describe
 from ganbench.execute import execute_cell, execute_pack, record_error
 from ganbench.identity import cell_hashes
 from ganbench.plan import Prepared, prepare
@@ -58,6 +60,7 @@ def run_cells(prep: Prepared, log: Log) -> None:
     """Run every cell of ``prep`` that ``prep.spec.out`` does not have finished, with the
     launcher ``prep.spec.launch`` names."""
     spec, launch = prep.spec, prep.spec.launch
+    clear_stale_temp_files(spec.out, log)
     todo: Todo = []
     for i, cell in enumerate(prep.cells, 1):
         trial = f" trial {cell.tags['trial']}" if "trial" in cell.tags else ""
@@ -70,12 +73,39 @@ def run_cells(prep: Prepared, log: Log) -> None:
             todo.append((label, cell))
     if not todo:
         return
+    busy: list[str] = []  # labels of cells another process was training
     if launch.launcher == "ray":
-        _run_ray(prep, todo, log)
+        _run_ray(prep, todo, log, busy)
     elif launch.jobs > 1 and len(todo) > 1:
-        _run_pool(prep, todo, log)
+        _run_pool(prep, todo, log, busy)
     else:
-        _run_here(prep, todo, log)
+        _run_here(prep, todo, log, busy)
+    if busy:
+        names = ", ".join(label.split("] ", 1)[-1] for label in busy)
+        raise CellsBusy(
+            f"another process is training {len(busy)} cell(s) of this run on {spec.out} "
+            f"({names}); rerun this command when it has finished"
+        )
+
+
+def clear_stale_temp_files(out: Path, log: Log) -> None:
+    """Remove the temp files that saves killed mid-write left in ``out``'s checkpoint,
+    generator and sample folders (a SIGKILL leaves no moment to remove them), saying so in one
+    line. Only those older than :data:`~ganbench.checkpoints.STALE_TEMP_S`: a save in progress
+    in another process is younger."""
+    found = []
+    for folder in (checkpoints.DIRECTORY, generator_files.DIRECTORY, "samples"):
+        for path in (out / folder).glob(".*") if (out / folder).is_dir() else ():
+            with contextlib.suppress(OSError):
+                if time.time() - path.stat().st_mtime > checkpoints.STALE_TEMP_S:
+                    size = path.stat().st_size
+                    path.unlink()
+                    found.append(size)
+    if found:
+        log(
+            f"removed {len(found)} temp file(s) of an earlier run that was killed while saving "
+            f"({sum(found) / 1e6:.1f} MB) from {out}"
+        )
 
 
 def _columns(launcher: str, parallel: int) -> dict[str, Any]:
@@ -85,14 +115,15 @@ def _columns(launcher: str, parallel: int) -> dict[str, Any]:
 # -- local, one at a time, in this process ---------------------------------------------------------
 
 
-def _run_here(prep: Prepared, todo: Todo, log: Log) -> None:
+def _run_here(prep: Prepared, todo: Todo, log: Log, busy: list[str]) -> None:
     """One cell after another in this process (each sets its own thread count)."""
     for group in pack_groups(prep, todo):
         if len(group) > 1:
             execute_pack(prep, group, log, _columns("local", 1))
         else:
             label, cell = group[0]
-            execute_cell(prep, cell, label, log, _columns("local", 1))
+            if execute_cell(prep, cell, label, log, _columns("local", 1))["status"] == "busy":
+                busy.append(label)
 
 
 def pack_groups(prep: Prepared, todo: Todo) -> list[Todo]:
@@ -184,7 +215,7 @@ def _report(log: Log, label: str, status: dict[str, Any]) -> None:
 # -- local process pool ------------------------------------------------------------------------
 
 
-def _run_pool(prep: Prepared, todo: Todo, log: Log) -> None:
+def _run_pool(prep: Prepared, todo: Todo, log: Log, busy: list[str]) -> None:
     """``--jobs N``: N lanes, each a one-process pool that runs one cell after another. A lane
     whose process dies knows which cell killed it, and retries that cell in a fresh process."""
     jobs = min(prep.spec.launch.jobs, len(todo))
@@ -235,6 +266,8 @@ def _run_pool(prep: Prepared, todo: Todo, log: Log) -> None:
                     status = record_error(
                         prep, cell, f"worker process died {RETRIES + 1} times", columns
                     )
+                if status["status"] == "busy":
+                    busy.append(label)
                 _report(log, label, status)
         finally:
             if pool is not None:
@@ -280,7 +313,7 @@ def _terminate(pool: ProcessPoolExecutor) -> None:
 # -- Ray ----------------------------------------------------------------------------------------
 
 
-def _run_ray(prep: Prepared, todo: Todo, log: Log) -> None:
+def _run_ray(prep: Prepared, todo: Todo, log: Log, busy: list[str]) -> None:
     """One Ray task per cell; Ray retries a task whose worker died (``max_retries``)."""
     require_ray()
     import ray
@@ -331,6 +364,8 @@ def _run_ray(prep: Prepared, todo: Todo, log: Log) -> None:
                     except ray.exceptions.RayError as exc:  # worker or node died, every try
                         message = f"worker died {RETRIES + 1} times ({type(exc).__name__})"
                         status = record_error(prep, cell, message, columns)
+                    if status["status"] == "busy":
+                        busy.append(label)
                     _report(log, label, status)
         except BaseException:
             for ref in pending:  # interrupted: stop the cells still queued or running

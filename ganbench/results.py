@@ -12,10 +12,12 @@ table at all) is never appended to or overwritten; :func:`check_runs_format` say
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from filelock import FileLock
 
@@ -32,8 +34,35 @@ FINISHED = ("ok", "diverged")  # statuses of a cell that needs no rerun; "error"
 TEXT_COLUMNS = {"run_id": str, "config_hash": str, "setup": str}
 
 
+# columns that count things: written as whole numbers ("50", never "50.0") whatever rows
+# (with an empty value, which makes pandas read the column as floats) came before
+COUNT_COLUMNS = frozenset(
+    {
+        "seed", "trial", "rung", "step", "steps", "steps_done", "resumed_from_step", "d_steps",
+        "budget", "budget_steps", "threads", "n_critic", "batch_size", "parallel_cells", "pack",
+        "diverged_at", "log_every", "eval_every", "fid_samples", "eval_samples", "kid_subsets",
+        "kid_subset_size", "format_version", "k", "draws", "resamples", "n_runs", "n_ok",
+        "n_diverged", "n_error", "classes_covered", "modes_covered", "halving_pick",
+        "halving_pick_full_rank", "full_pick",
+    }
+)  # fmt: skip
+
+
+def whole_counts(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its float :data:`COUNT_COLUMNS` that hold only whole numbers (and empty
+    cells) as nullable integers, so they are written without ".0"."""
+    fixed = {}
+    for column in COUNT_COLUMNS.intersection(frame.columns):
+        values = frame[column]
+        if pd.api.types.is_float_dtype(values):
+            finite = values.dropna()
+            if np.isfinite(finite).all() and (finite == finite.round()).all():
+                fixed[column] = values.astype("Int64")
+    return frame.assign(**fixed) if fixed else frame
+
+
 def write_csv(path: Path, frame: pd.DataFrame) -> None:
-    atomic_write_bytes(path, frame.to_csv(index=False).encode())
+    atomic_write_bytes(path, whole_counts(frame).to_csv(index=False).encode())
 
 
 def read_csv(path: Path) -> pd.DataFrame:
@@ -52,7 +81,7 @@ def append_rows(path: Path, rows: Iterable[dict[str, Any]]) -> None:
 
     The caller holds :func:`lock` for the directory.
     """
-    new = pd.DataFrame(list(rows))
+    new = whole_counts(pd.DataFrame(list(rows)))
     if new.empty:
         return
     old = read_text_csv(path)  # as text: earlier rows are written back exactly as they were
@@ -152,11 +181,19 @@ def record_cell(out: Path, row: dict[str, Any], curves: list[dict[str, Any]]) ->
 
     The row is the commit mark of a cell (a rerun skips cells that have one), so it is written
     last: a kill between the two files leaves curves without a row, which a rerun redoes under a
-    new ``run_id``, never a row without its curves. Refuses (one-line error) to touch a
+    new ``run_id``, never a row without its curves; a row that cannot be written takes its
+    curves back out. Refuses (one-line error) to touch a
     ``runs.csv`` of another format, even one that appeared while this run was training.
     """
     with lock(out):
         check_runs_format(out)
         remove_stale_temp_files(out)
         append_rows(out / CURVES, curves)
-        append_rows(out / RUNS, [{**row, "format_version": RESULTS_FORMAT}])
+        try:
+            append_rows(out / RUNS, [{**row, "format_version": RESULTS_FORMAT}])
+        except BaseException:
+            if curves:  # no curves without a row: take this run's back out, as far as we can
+                with contextlib.suppress(Exception):
+                    kept = read_text_csv(out / CURVES)
+                    write_csv(out / CURVES, kept[kept["run_id"] != str(row["run_id"])])
+            raise

@@ -35,6 +35,7 @@ from ganbench.identity import cell_hashes
 from ganbench.plan import Prepared, prepare
 from ganbench.spec import DEFAULT_OUT, LaunchOptions, RunSpec
 from ganbench.tables import REFERENCE_LOSS, Tables, latest_attempts, write_tables
+from ganbench.validation import days_warnings
 
 __all__ = ["DEFAULT_OUT", "LaunchOptions", "RunSpec", "run"]
 
@@ -91,6 +92,7 @@ def plan_notes(asked: RunSpec, prep: Prepared) -> list[str]:
         )
     if spec.keep_generators:
         notes.append(generators_note(spec))
+    notes += days_warnings(int(spec.steps) * len(prep.cells), spec.eval.fid_samples)
     return notes
 
 

@@ -28,6 +28,7 @@ import pandas as pd
 
 from ganbench import halving, launchers, registry, stats
 from ganbench import results as R
+from ganbench.datasets import HIGHER_IS_BETTER
 from ganbench.defaults import checked_hyperparams
 from ganbench.errors import GanbenchError, did_you_mean
 from ganbench.identity import cell_hashes
@@ -40,18 +41,6 @@ from ganbench.spec import MAX_SEED, Cell, RunSpec
 from ganbench.stats import BEST_OF_K_RESAMPLES, BOOTSTRAP_SEED
 from ganbench.tables import Tables, compare, latest_attempts, summarize, write_tables
 
-# metrics where more is better (the MNIST evaluator's and the 2-D ones'); every other metric
-# (fid, kid, class_kl, mode_kl, ...) is better lower
-HIGHER_IS_BETTER = {
-    "is_mean",
-    "classes_covered",
-    "precision_k3",
-    "recall_k3",
-    "density_k5",
-    "coverage_k5",
-    "modes_covered",
-    "high_quality_frac",
-}
 SCHEDULERS = ("full", "halving")  # every draw to the full budget; successive halving
 SEARCH_THREADS = 1  # a search's cells' torch threads unless --threads: the same with any --jobs
 DRAW_COLUMNS = ("optimizer_g", "lr_g", "lr_d", "beta1", "beta2", "n_critic", "loss_params")

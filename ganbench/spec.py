@@ -87,6 +87,10 @@ class RunSpec:
     ema_decay: float | None = None  # EMA generator's decay; 0: none; None: the pair's, else 0.999
     reuse_fake: bool | None = None  # the G step reuses the D step's fake; None: the pair's choice
     keep_generators: bool = True  # keep each finished cell's G (and EMA-G) in OUT/generators/
+    # keep a finished cell's final checkpoint (models, optimisers: ~93 MB on the MNIST default);
+    # off: removed once its row is written (its generators rescore it; resume needs only
+    # unfinished cells' checkpoints). A halving search keeps its rungs' for promotion
+    keep_checkpoints: bool = False
     # intra-op torch threads a cell trains and is scored with on the CPU (part of its identity:
     # GAN training turns another reduction order into another run); None: cpus-per-cell, else
     # cores / jobs for a local pool, 1 on Ray, torch's default for one local cell

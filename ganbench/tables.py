@@ -43,9 +43,11 @@ from ganbench.arms import (
     budget_columns,
     group_columns,
     present,
+    ranking_metric,
     with_step_budget,
 )
 from ganbench.convergence import FLOOR_MULTIPLES
+from ganbench.datasets import HIGHER_IS_BETTER
 
 COMPARISONS = "comparisons.csv"
 REFERENCE_LOSS = "(real data)"
@@ -291,8 +293,10 @@ def summarize(
         table = pd.concat(
             [table, _reference_rows(reference, table.columns)], ignore_index=True, sort=False
         )
-    if "fid_mean" in table:
-        table = table.sort_values("fid_mean", na_position="last", kind="stable")
+    metric = ranking_metric(table)
+    if f"{metric}_mean" in table:
+        up = metric not in HIGHER_IS_BETTER
+        table = table.sort_values(f"{metric}_mean", ascending=up, na_position="last", kind="stable")
     return table.reset_index(drop=True)
 
 

@@ -14,7 +14,7 @@ from ganbench import plugins, registry
 from ganbench import results as R
 from ganbench.datasets import Dataset
 from ganbench.devices import cell_device
-from ganbench.errors import GanbenchError
+from ganbench.errors import EnvironmentFailure, GanbenchError
 from ganbench.losses import OPTIMIZERS
 from ganbench.models import INIT_SCHEMES
 from ganbench.spec import LAUNCHERS, MAX_SEED, STEP_UNITS, LaunchOptions, RunSpec
@@ -179,14 +179,56 @@ def check_workers_can_build(spec: RunSpec) -> None:
 
 
 def check_writable(out: Path) -> None:
+    """``--out`` can take this run's files, checked without creating it (a refused command
+    leaves nothing behind): a 1 MiB probe file (a full disk fails) in ``out``, or where ``out``
+    does not exist yet in its nearest existing folder; and its ``runs.csv`` and ``curves.csv``,
+    where present, open for appending (an immutable or read-only table fails here, before any
+    training, not after it)."""
+    existing = out
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise GanbenchError(
+            f"Output directory {str(out)!r} cannot be made: {str(existing)!r} is a file"
+        )
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / f".write-test-{os.getpid()}"
+        probe = existing / f".write-test-{os.getpid()}"
         try:  # not empty: a full disk still takes a 0-byte file
             probe.write_bytes(b"\0" * WRITE_PROBE_BYTES)
         finally:
             probe.unlink(missing_ok=True)
     except OSError as exc:
-        raise GanbenchError(
+        raise EnvironmentFailure(
             f"Output directory {str(out)!r} is not writable: {exc.strerror}"
         ) from None
+    for name in (R.RUNS, R.CURVES):
+        path = out / name
+        if path.is_file():
+            try:
+                with path.open("a"):
+                    pass
+            except OSError as exc:
+                raise EnvironmentFailure(
+                    f"{path} cannot be written ({exc.strerror}); nothing was trained: make it "
+                    "writable, or use another --out"
+                ) from None
+
+
+DAYS_STEPS = 1_000_000  # generator steps in all: the MNIST default trains 2400 in ~3 min here
+DAYS_SAMPLES = 10_000_000  # samples scored per cell: 10,000 take ~10 s here
+
+
+def days_warnings(total_steps: int, samples: int) -> list[str]:
+    """A plain warning for a budget or sample count that would take days (2 CPU cores)."""
+    out = []
+    if total_steps > DAYS_STEPS:
+        out.append(
+            f"warning: {total_steps:,} generator steps in all; the default MNIST cell trains "
+            "2,400 in about 3 minutes on 2 CPU cores, so this run could take days"
+        )
+    if samples > DAYS_SAMPLES:
+        out.append(
+            f"warning: {samples:,} samples scored per cell; 10,000 take about 10 s on 2 CPU "
+            "cores, so scoring alone could take days"
+        )
+    return out

@@ -15,6 +15,7 @@ import pandas as pd
 from ganbench import stats
 from ganbench.arms import BUDGET, EVAL_KEYS
 from ganbench.convergence import FLOOR_MULTIPLES, IMPROVING_FRACTION
+from ganbench.tables import ranking_metric
 
 RANKED = "_ema"  # the convergence columns shown are EMA-G's (G's are in summary.csv)
 
@@ -136,7 +137,8 @@ def _time_to_quality(frame: pd.DataFrame, column: str) -> list[str]:
 
 def ranking_note(summary: pd.DataFrame) -> str:
     """Which FID the table is ranked by, and what the convergence columns mean."""
-    text = "Ranked by FID of G (the trained generator)."
+    metric = ranking_metric(summary)
+    text = f"Ranked by {'FID' if metric == 'fid' else metric} of G (the trained generator)."
     if "fid_ema_mean" in summary:
         text += (
             " EMA FID: the exponential moving average of G's weights (ganbench/ema.py), scored on "
