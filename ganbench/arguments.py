@@ -346,6 +346,13 @@ def add_search_arguments(search: argparse.ArgumentParser) -> None:
         "(default 3)",
     )
     group.add_argument(
+        "--grace",
+        type=int,
+        metavar="STEPS",
+        help="halving: the first rung's budget (no draw is judged before it); later rungs "
+        "multiply it by eta up to the full budget (replaces --rungs)",
+    )
+    group.add_argument(
         "--check-pruning",
         action="store_true",
         help="halving: also train every draw to the full budget and write search_pruning.csv "

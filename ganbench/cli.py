@@ -143,6 +143,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         scheduler=args.scheduler,
         eta=args.eta,
         rungs=args.rungs,
+        grace=args.grace,
         check_pruning=args.check_pruning,
     )
     result = search(spec)

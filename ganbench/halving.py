@@ -47,9 +47,15 @@ PRUNING = "search_pruning.csv"
 Key = tuple[str, int]  # (loss, trial)
 
 
-def rung_budgets(full: int, eta: int, rungs: int) -> list[int]:
+def rung_budgets(full: int, eta: int, rungs: int, grace: int | None = None) -> list[int]:
     """The step budget of each rung, the last one ``full``: ``full / eta**k`` for k = rungs-1
-    .. 0, rounded (at least 1 step)."""
+    .. 0, rounded (at least 1 step); or, with a ``grace`` period, ``grace * eta**k`` for as
+    long as that is below ``full``, then ``full`` (``rungs`` is not used)."""
+    if grace is not None:
+        budgets = []
+        while grace * eta ** len(budgets) < full:
+            budgets.append(int(grace * eta ** len(budgets)))
+        return [*budgets, int(full)]
     return [max(1, round(full / eta ** (rungs - 1 - r))) for r in range(rungs)]
 
 
@@ -92,12 +98,13 @@ def run(
     n_rungs: int,
     keep_pruned: bool,
     log: Callable[[str], None],
+    grace: int | None = None,
 ) -> Halving:
     """Successive halving of ``draws`` (K per loss) up to ``prep.spec.steps``; see the module
     docstring. ``keep_pruned``: keep pruned draws' checkpoints (a pruning check continues them
     to the full budget); else they are removed once pruned."""
     spec = prep.spec
-    budgets = rung_budgets(int(spec.steps), eta, n_rungs)
+    budgets = rung_budgets(int(spec.steps), eta, n_rungs, grace)
     sign = -1.0 if better_higher else 1.0
     alive: list[Cell] = list(draws)
     reached: dict[Key, tuple[Cell, Prepared]] = {}

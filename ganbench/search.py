@@ -59,6 +59,7 @@ class SearchSpec:
     scheduler: str = "full"  # SCHEDULERS; "halving": ganbench.halving
     eta: int = 3  # halving: 1/eta of a rung's draws go on
     rungs: int = 3  # halving: rungs, the first at 1/eta**(rungs-1) of the budget
+    grace: int | None = None  # halving: the first rung's steps (then x eta); None: from rungs
     check_pruning: bool = False  # halving: also train every draw to the full budget, compare
 
 
@@ -101,7 +102,7 @@ def search(spec: SearchSpec, log: Callable[[str], None] | None = None) -> Search
     halving_on = spec.scheduler == "halving"
     if halving_on and spec.run.eval_every is None and prep.spec.eval_every:
         # two curve points in the first rung, so its signal is a mean of two (halving.signal)
-        first = halving.rung_budgets(int(prep.spec.steps), spec.eta, spec.rungs)[0]
+        first = halving.rung_budgets(int(prep.spec.steps), spec.eta, spec.rungs, spec.grace)[0]
         every = prep.spec.log_every * max(1, round(first / 2 / prep.spec.log_every))
         prep = dataclasses.replace(prep, spec=dataclasses.replace(prep.spec, eval_every=every))
     for line in plan_notes(spec.run, prep):
@@ -118,11 +119,19 @@ def search(spec: SearchSpec, log: Callable[[str], None] | None = None) -> Search
     if halving_on:
         log(
             f"search: successive halving, {spec.rungs} rungs at "
-            f"{halving.rung_budgets(int(prep.spec.steps), spec.eta, spec.rungs)} "
+            f"{halving.rung_budgets(int(prep.spec.steps), spec.eta, spec.rungs, spec.grace)} "
             f"{prep.spec.step_unit} steps, 1/{spec.eta} of each rung's draws go on"
         )
         halved = halving.run(
-            prep, draws, spec.metric, better_higher, spec.eta, spec.rungs, spec.check_pruning, log
+            prep,
+            draws,
+            spec.metric,
+            better_higher,
+            spec.eta,
+            spec.rungs,
+            spec.check_pruning,
+            log,
+            spec.grace,
         )
         where.update(halved.reached)
     if not halving_on or spec.check_pruning:
@@ -207,6 +216,10 @@ def check_scheduler(spec: SearchSpec) -> None:
     for name, value, least in (("--eta", spec.eta, 2), ("--rungs", spec.rungs, 1)):
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise GanbenchError(f"{name} must be a whole number of at least {least}, got {value!r}")
+    if spec.grace is not None and (
+        isinstance(spec.grace, bool) or not isinstance(spec.grace, int) or spec.grace < 1
+    ):
+        raise GanbenchError(f"--grace must be a whole number of at least 1, got {spec.grace!r}")
     if spec.check_pruning and spec.scheduler != "halving":
         raise GanbenchError(
             "--check-pruning compares halving with the full search: add --scheduler halving"

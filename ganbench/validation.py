@@ -188,9 +188,7 @@ def check_writable(out: Path) -> None:
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir():
-        raise GanbenchError(
-            f"Output directory {str(out)!r} cannot be made: {str(existing)!r} is a file"
-        )
+        raise GanbenchError(f"Output directory {str(out)!r} is not writable: Not a directory")
     try:
         probe = existing / f".write-test-{os.getpid()}"
         try:  # not empty: a full disk still takes a 0-byte file

@@ -45,6 +45,8 @@ def test_survivors_keep_the_best_third_ties_to_the_lower_trial():
 def test_rung_budgets_end_at_the_full_budget():
     assert rung_budgets(2400, 3, 3) == [267, 800, 2400]
     assert rung_budgets(100, 2, 1) == [100]
+    assert rung_budgets(2400, 3, 3, grace=600) == [600, 1800, 2400]
+    assert rung_budgets(2400, 4, 3, grace=600) == [600, 2400]
 
 
 def test_signal_is_the_mean_of_the_last_two_points():
