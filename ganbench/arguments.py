@@ -353,6 +353,13 @@ def add_search_arguments(search: argparse.ArgumentParser) -> None:
         "multiply it by eta up to the full budget (replaces --rungs)",
     )
     group.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="STUDY",
+        help="a search folder: tune these losses on its protocol (refused, before training, "
+        "where anything differs) and compare their best settings with its best settings' seeds",
+    )
+    group.add_argument(
         "--check-pruning",
         action="store_true",
         help="halving: also train every draw to the full budget and write search_pruning.csv "

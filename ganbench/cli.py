@@ -131,7 +131,8 @@ def failed_exit(failed: tuple[str, ...]) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from ganbench.search import SearchSpec, search, search_view
+    from ganbench.search import SearchSpec, search
+    from ganbench.search_report import search_view
 
     start = time.perf_counter()
     spec = SearchSpec(
@@ -144,6 +145,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         eta=args.eta,
         rungs=args.rungs,
         grace=args.grace,
+        baseline=args.baseline,
         check_pruning=args.check_pruning,
     )
     result = search(spec)

@@ -18,6 +18,10 @@ from ganbench.datasets import EvalOptions
 from ganbench.defaults import cell_threads, generator_defaults
 from ganbench.spec import UNHASHED_THREADS, Cell, RunSpec
 
+# the recipe of config_hash: bump it when a change to cell_config changes hashes, so that a
+# search's --baseline refuses studies whose cells would no longer be found
+HASH_VERSION = 1
+
 
 def config_hash(config: dict[str, Any]) -> str:
     blob = json.dumps(config, sort_keys=True, default=str).encode()

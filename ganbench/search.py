@@ -22,11 +22,12 @@ import math
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ganbench import halving, launchers, registry, stats
+from ganbench import baseline, halving, launchers, registry, stats
 from ganbench import results as R
 from ganbench.datasets import HIGHER_IS_BETTER
 from ganbench.defaults import checked_hyperparams
@@ -60,6 +61,7 @@ class SearchSpec:
     eta: int = 3  # halving: 1/eta of a rung's draws go on
     rungs: int = 3  # halving: rungs, the first at 1/eta**(rungs-1) of the budget
     grace: int | None = None  # halving: the first rung's steps (then x eta); None: from rungs
+    baseline: Path | None = None  # a search folder whose best settings the losses are compared to
     check_pruning: bool = False  # halving: also train every draw to the full budget, compare
 
 
@@ -113,14 +115,21 @@ def search(spec: SearchSpec, log: Callable[[str], None] | None = None) -> Search
         f"each on {spec.seeds_best} new seeds"
     )
 
+    budgets = (
+        halving.rung_budgets(int(prep.spec.steps), spec.eta, spec.rungs, spec.grace)
+        if halving_on
+        else None
+    )
+    protocol = baseline.protocol(prep, spec, budgets)
+    if spec.baseline is not None:
+        baseline.check_against(spec.baseline, protocol, prep.spec.out)
     draws = draw_cells(prep, spec)
     where: dict[tuple[str, int], tuple[Cell, Prepared]] = {}  # each draw's last cell
     halved = None
     if halving_on:
         log(
-            f"search: successive halving, {spec.rungs} rungs at "
-            f"{halving.rung_budgets(int(prep.spec.steps), spec.eta, spec.rungs, spec.grace)} "
-            f"{prep.spec.step_unit} steps, 1/{spec.eta} of each rung's draws go on"
+            f"search: successive halving, rungs at {budgets} {prep.spec.step_unit} steps, "
+            f"1/{spec.eta} of each rung's draws go on"
         )
         halved = halving.run(
             prep,
@@ -193,6 +202,7 @@ def search(spec: SearchSpec, log: Callable[[str], None] | None = None) -> Search
             check = halving.pruning_check(halved, at_full, spec.metric, better_higher)
             R.write_csv(out / halving.PRUNING, check)
     R.write_csv(out / SEARCH, table)
+    baseline.write_protocol(out, protocol)  # any search folder can be a later --baseline
     R.write_csv(out / BEST_OF_K, curve)
     R.write_csv(out / BEST_SUMMARY, tables.summary)
     R.write_csv(out / BEST_COMPARISONS, tables.comparisons)
@@ -204,6 +214,9 @@ def search(spec: SearchSpec, log: Callable[[str], None] | None = None) -> Search
         f"({', '.join(map(str, best_seeds))}), which the table below summarises; best-of-k "
         f"bands from {BEST_OF_K_RESAMPLES} resamples of k of the {spec.trials} draws."
     )
+    if spec.baseline is not None:  # the new losses' best seeds against the study's
+        tables = baseline.compare_with(spec.baseline, out, spec.metric, prep.spec.losses)
+        note += f" Against the tuned baselines of {spec.baseline} (read, not retrained)."
     return SearchResult(dataclasses.replace(tables, failed=failed), table, curve, note)
 
 
@@ -344,46 +357,10 @@ def best_of_k(table: pd.DataFrame, metric: str, better_higher: bool) -> pd.DataF
     return pd.DataFrame(rows)
 
 
-def search_view(result: SearchResult) -> pd.DataFrame:
-    """The printed search table: per loss, its draws, how many finished, the best and median
-    metric, and the best setting."""
-    table = result.draws
-    metric = table.columns[4]
-    higher = metric in HIGHER_IS_BETTER
-    out = []
-    for loss, rows in table.groupby("loss", sort=False):
-        ok = rows[rows["status"] == "ok"]
-        values = pd.to_numeric(ok[metric], errors="coerce")
-        chosen = rows[rows.get("best", False) == True]  # noqa: E712
-        best = chosen.iloc[0] if len(chosen) else None
-        out.append(
-            {
-                "loss": loss,
-                "draws": len(rows),
-                "ok": len(ok),
-                f"best {metric}": f"{values.max() if higher else values.min():.4g}"
-                if len(values)
-                else "-",
-                f"median {metric}": f"{values.median():.4g}" if len(values) else "-",
-                "best trial": int(best["trial"]) if best is not None else "-",
-                "best setting": _row_setting(best) if best is not None else "-",
-            }
-        )
-    return pd.DataFrame(out)
-
-
 def _setting(cell: Cell) -> str:
     hp = cell.hp
     extras = "".join(f" {k} {v:.3g}" for k, v in dict(hp.extras).items())
     return (
         f"{hp.optimizer_g} lr G {hp.lr_g:.2g} D {hp.lr_d:.2g} beta1 {hp.beta1:.2f} "
         f"beta2 {hp.beta2:.3f} n_critic {hp.n_critic}{extras}"
-    )
-
-
-def _row_setting(row: pd.Series) -> str:
-    extras = "".join(f" {k} {v:.3g}" for k, v in json.loads(row["loss_params"]).items())
-    return (
-        f"{row['optimizer_g']} lr G {row['lr_g']:.2g} D {row['lr_d']:.2g} "
-        f"b1 {row['beta1']:.2f} b2 {row['beta2']:.3f} n_critic {int(row['n_critic'])}{extras}"
     )

@@ -4,13 +4,16 @@ the best metric among k draws against k with its bootstrap band (Lucic et al. 20
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ganbench import results as R
+from ganbench.datasets import HIGHER_IS_BETTER
 from ganbench.views import comparison_view, markdown_table, summary_view
 
 # the files ganbench search writes beside runs.csv (ganbench.search)
@@ -111,3 +114,39 @@ def section(out: Path, plots: dict[str, Path | None]) -> list[str]:
         if plots.get(name) is not None:
             lines += [f"![{caption}]({plots[name].relative_to(out).as_posix()})", ""]
     return lines
+
+
+def search_view(result: Any) -> pd.DataFrame:
+    """The printed search table (``result``: a :class:`ganbench.search.SearchResult`): per
+    loss, its draws, how many finished, the best and median metric, and the best setting."""
+    table = result.draws
+    metric = table.columns[4]
+    higher = metric in HIGHER_IS_BETTER
+    out = []
+    for loss, rows in table.groupby("loss", sort=False):
+        ok = rows[rows["status"] == "ok"]
+        values = pd.to_numeric(ok[metric], errors="coerce")
+        chosen = rows[rows.get("best", False) == True]  # noqa: E712
+        best = chosen.iloc[0] if len(chosen) else None
+        out.append(
+            {
+                "loss": loss,
+                "draws": len(rows),
+                "ok": len(ok),
+                f"best {metric}": f"{values.max() if higher else values.min():.4g}"
+                if len(values)
+                else "-",
+                f"median {metric}": f"{values.median():.4g}" if len(values) else "-",
+                "best trial": int(best["trial"]) if best is not None else "-",
+                "best setting": _row_setting(best) if best is not None else "-",
+            }
+        )
+    return pd.DataFrame(out)
+
+
+def _row_setting(row: pd.Series) -> str:
+    extras = "".join(f" {k} {v:.3g}" for k, v in json.loads(row["loss_params"]).items())
+    return (
+        f"{row['optimizer_g']} lr G {row['lr_g']:.2g} D {row['lr_d']:.2g} "
+        f"b1 {row['beta1']:.2f} b2 {row['beta2']:.3f} n_critic {int(row['n_critic'])}{extras}"
+    )

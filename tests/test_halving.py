@@ -155,3 +155,32 @@ def test_thread_count_is_recorded_and_keeps_cells_apart(tiny_mnist, tmp_path):
     runs = pd.read_csv(out / "runs.csv")
     assert list(runs["threads"]) == [2, 1]
     assert runs["config_hash"].nunique() == 2  # trained twice, never mixed under one identity
+
+
+def test_a_new_loss_is_compared_with_tuned_baselines_without_retraining_them(tmp_path, capsys):
+    study, new = tmp_path / "study", tmp_path / "new"
+    common = ["search", "--dataset", "ring8", "--steps", "200", "--trials", "2"]
+    common += ["--seeds-best", "3", "--ema-decay", "0", "--no-keep-generators"]
+    assert main([*common, "--loss", "minimax", "--loss", "wgan", "--out", str(study)]) == 0
+    baseline_rows = len(pd.read_csv(study / "runs.csv"))
+    capsys.readouterr()
+    # a protocol that differs is refused before anything is made
+    assert main([*common, "--steps", "300", "--loss", "non-saturating", "--baseline", str(study),
+                 "--out", str(new)]) == 2  # fmt: skip
+    assert "steps (300 here, 200 there)" in capsys.readouterr().err
+    assert not new.exists()
+    assert (
+        main([*common, "--loss", "non-saturating", "--baseline", str(study), "--out", str(new)])
+        == 0
+    )
+    assert len(pd.read_csv(study / "runs.csv")) == baseline_rows  # the baselines were not retrained
+    assert set(pd.read_csv(new / "runs.csv")["loss"]) == {"non-saturating"}
+    comparisons = pd.read_csv(new / "baseline_comparisons.csv")
+    pairs = {frozenset(p) for p in zip(comparisons.loss_a, comparisons.loss_b, strict=True)}
+    assert pairs == {
+        frozenset({"non-saturating", "minimax"}),
+        frozenset({"non-saturating", "wgan"}),
+    }
+    assert (comparisons[["n_a", "n_b"]] == 3).all().all()
+    summary = pd.read_csv(new / "baseline_summary.csv")
+    assert {"minimax", "wgan", "non-saturating"} <= set(summary["loss"])
