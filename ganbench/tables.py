@@ -293,7 +293,7 @@ def summarize(
         table = pd.concat(
             [table, _reference_rows(reference, table.columns)], ignore_index=True, sort=False
         )
-    metric = ranking_metric(table)
+    metric = ranking_metric(table)  # the real-data floor ranks with the arms (usually first)
     if f"{metric}_mean" in table:
         up = metric not in HIGHER_IS_BETTER
         table = table.sort_values(f"{metric}_mean", ascending=up, na_position="last", kind="stable")

@@ -80,7 +80,9 @@ def test_cells_from_before_generator_files_are_scored_from_their_final_checkpoin
     tiny_mnist, tmp_path
 ):
     out = tmp_path / "res"
-    assert train(tiny_mnist, out, "--loss", "minimax", "--no-keep-generators") == 0
+    # such cells kept their final checkpoint (the default before --keep-checkpoints)
+    args = ("--loss", "minimax", "--no-keep-generators", "--keep-checkpoints")
+    assert train(tiny_mnist, out, *args) == 0
     before = pd.read_csv(out / "runs.csv")
     assert not (out / "generators").exists() and "generator_file" not in before
     assert evaluate(tiny_mnist, out) == 0  # G and EMA-G rebuilt from the checkpoint

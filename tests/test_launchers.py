@@ -185,9 +185,11 @@ def test_jobs_2_writes_the_rows_jobs_1_writes(tiny_mnist, tmp_path):
 
 def test_resume_across_launchers_runs_only_missing_cells(tiny_mnist, tmp_path, capsys):
     out = tmp_path / "res"
-    assert sweep(tiny_mnist, out, "--loss", "minimax", "--seed", "0") == 0  # local, in-process
+    # the same threads under every launcher: a cell's thread count is part of its identity
+    one = ["--threads", "1"]
+    assert sweep(tiny_mnist, out, "--loss", "minimax", "--seed", "0", *one) == 0  # in-process
     first = runs(out)
-    cells = ["--loss", "minimax", "--loss", "non-saturating", "--seed", "0", "--seed", "1"]
+    cells = ["--loss", "minimax", "--loss", "non-saturating", "--seed", "0", "--seed", "1", *one]
     assert sweep(tiny_mnist, out, *cells, "--jobs", "2") == 0
     assert "[1/4] minimax seed 0: finished earlier" in capsys.readouterr().err
     both = runs(out)

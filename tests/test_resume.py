@@ -179,7 +179,8 @@ def test_checkpoint_file_that_cannot_be_used_is_reported_and_ignored(tmp_path):
 
 # ---- the command: skip finished cells, retry failed ones, --fresh --------------------------------
 
-FAST = ["--batch-size", "8", "--fid-samples", "0", "--log-every", "2"]
+# finished cells keep their final checkpoint here: these tests read and resume from them
+FAST = ["--batch-size", "8", "--fid-samples", "0", "--log-every", "2", "--keep-checkpoints"]
 
 
 def cli(tiny_mnist, out, *args, steps="4"):
@@ -292,6 +293,7 @@ def test_sigkill_mid_run_then_resume_matches_uninterrupted(tiny_mnist, tmp_path)
         "5",
         "--checkpoint-every",
         "5",
+        "--keep-checkpoints",
     ]
     killed = tmp_path / "killed"
     proc = subprocess.Popen(

@@ -153,9 +153,11 @@ def test_run_ring8_writes_mode_metrics_reference_and_scatter_plot(tmp_path, caps
     assert (row.optimizer_g, row.lr_g, row.beta1) == ("adam", 1e-3, 0.5)
     assert (out / row.samples_png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     summary = pd.read_csv(out / "summary.csv")
-    assert list(summary["loss"]) == ["minimax", "(real data)"]
-    assert summary.loc[1, "modes_covered_mean"] == 8
-    assert summary.loc[0, "modes_covered_mean"] == row.modes_covered
+    # ranked by ring8's headline metric, mode KL: the real-data floor (KL ~0.001) first, as
+    # it is on FID for MNIST
+    assert list(summary["loss"]) == ["(real data)", "minimax"]
+    assert summary.loc[0, "modes_covered_mean"] == 8
+    assert summary.loc[1, "modes_covered_mean"] == row.modes_covered
     assert "eval_samples_mean" not in summary
     printed = capsys.readouterr().out
     header = printed.splitlines()[0]
