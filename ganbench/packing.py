@@ -17,8 +17,8 @@ What packing asks of a plugin: the loss's ``d_loss``/``g_loss`` must be ``vmap``
 tensor code is; ``torch.autograd.grad`` inside a loss, as gradient penalties use, is not), and its
 ``after_d_step`` gets a module whose parameters are the stacked ``(K, ...)`` tensors, so it must
 act elementwise. A loss that fails under packing is trained one seed at a time instead
-(:mod:`ganbench.runner` logs why). Packed cells are not checkpointed during training: a killed
-pack restarts its cells from step 0 (finished cells are still skipped).
+(:func:`ganbench.execute.execute_pack` logs why). Packed cells are not checkpointed during
+training: a killed pack restarts its cells from step 0 (finished cells are still skipped).
 """
 
 from __future__ import annotations

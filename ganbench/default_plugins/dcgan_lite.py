@@ -41,7 +41,7 @@ class LiteGenerator(nn.Module):
     output_range = (-1.0, 1.0)
     # the logistic objectives get DCGAN's Adam (Radford et al. 2016), as on dcgan-mnist-bn;
     # WGAN keeps its paper's RMSprop 5e-5, clip 0.01, n_critic 5
-    # the pair's recommended setup (runner.pair_defaults), chosen by the ablation
+    # the pair's recommended setup (ganbench.models.pair_defaults), chosen by the ablation
     # (docs/ablation-lite.md): batch 64, 3000 steps (3.2 epochs; ~3 min for a logistic
     # objective on the 2-core CPU here in fp32), the EMA generator, a fresh fake for the G step
     batch_size = 64
@@ -156,14 +156,8 @@ PAIRS: dict[str, tuple[dict, dict]] = {
 
 # name -> the pair's own setup, where it differs from LiteGenerator's (class attributes of G).
 # dcgan-lite-dense-ttur: D learns 5x slower than G (two time-scale learning rates, Heusel et al.
-# 2017, the other way round from their usual choice). On dcgan-lite-dense at Adam 1e-3 for both,
-# D's Dense layer lets it win early: minimax collapsed to one class in seed 1 of 3 (D's loss
-# below 0.04 by step 760) and feature matching reached only FID ~330. With D at 2e-4, minimax
-# seed 1 trained (FID 29.5 / EMA 10.3, all classes) and non-saturating seed 0 scored 19.4 / 8.8
-# (docs/ablation-lite.md, Stage 4); feature matching did not gain (~570, still improving).
-# 2400 steps (2.6 epochs at batch 64): under 5 minutes of training on the 2-core CPUs of this
-# project (~3 minutes on the faster, ~4.3 estimated on the slower); at step 1800 the logistic
-# objectives' EMA-G curves were within 3-17% of their ends (results/comparison-ttur)
+# 2017, the other way round from their usual choice), for 2400 steps; why, and what it measured,
+# in docs/ablation-lite.md (Stage 4) and docs/findings.md, where the numbers carry their dates
 SETUPS: dict[str, dict] = {
     "dcgan-lite-dense-ttur": {
         "default_steps": 2400,

@@ -1,4 +1,4 @@
-"""MNIST as uint8 tensors, from the first source that works (DESIGN.md, "Data").
+"""MNIST as uint8 tensors, from the first source that works (README, "Set up").
 
 Sources, in order:
 
