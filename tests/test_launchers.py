@@ -286,7 +286,8 @@ ray_test = pytest.mark.ray
 @ray_test
 def test_ray_sweep_on_a_real_cluster_writes_every_row(tiny_mnist, tmp_path, ray_cluster, capsys):
     out = tmp_path / "res"
-    assert sweep(tiny_mnist, out, "--loss", "wgan", "--seed", "1") == 0  # one cell done locally
+    # one cell done locally, on the 1 thread a Ray cell of 1 CPU gets: the same cell
+    assert sweep(tiny_mnist, out, "--loss", "wgan", "--seed", "1", "--threads", "1") == 0
     cells = ["--loss", "minimax", "--loss", "wgan", "--seed", "0", "--seed", "1"]
     ray_args = ["--launcher", "ray", "--ray-address", ray_cluster, "--cpus-per-cell", "1"]
     assert sweep(tiny_mnist, out, *cells, "--loss", "non-saturating", *ray_args) == 0
@@ -341,7 +342,8 @@ def test_ray_cell_that_always_dies_is_an_error_then_finished_locally(
 ):
     monkeypatch.setenv("GANBENCH_TEST_DIE", "always")
     out = tmp_path / "res"
-    cells = ["--loss", "killer", "--loss", "minimax", "--seed", "0"]
+    # 1 thread under both launchers (Ray's default for 1 CPU), so the local rerun finds its cells
+    cells = ["--loss", "killer", "--loss", "minimax", "--seed", "0", "--threads", "1"]
     assert sweep(tiny_mnist, out, *cells, "--ray-address", ray_cluster) == 1
     rows = runs(out)
     assert rows[KEY + ["status"]].values.tolist() == [["killer", 0, "error"], ["minimax", 0, "ok"]]
