@@ -5,6 +5,7 @@ the best metric among k draws against k with its bootstrap band (Lucic et al. 20
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -118,24 +119,32 @@ def section(out: Path, plots: dict[str, Path | None]) -> list[str]:
 
 def search_view(result: Any) -> pd.DataFrame:
     """The printed search table (``result``: a :class:`ganbench.search.SearchResult`): per
-    loss, its draws, how many finished, the best and median metric, and the best setting."""
+    loss, its draws, how many finished, the chosen draw's metric, the median metric of the
+    draws that reached the full budget (a halving's pruned draws stop earlier), and the best
+    setting."""
     table = result.draws
     metric = table.columns[4]
-    higher = metric in HIGHER_IS_BETTER
     out = []
     for loss, rows in table.groupby("loss", sort=False):
         ok = rows[rows["status"] == "ok"]
-        values = pd.to_numeric(ok[metric], errors="coerce")
+        full = ok[ok["budget"] == ok["budget"].max()] if "budget" in ok else ok
+        values = pd.to_numeric(full[metric], errors="coerce")
         chosen = rows[rows.get("best", False) == True]  # noqa: E712
         best = chosen.iloc[0] if len(chosen) else None
+        if best is None and len(values):  # no pick recorded: the best value, as before
+            value = values.max() if metric in HIGHER_IS_BETTER else values.min()
+        else:
+            value = (
+                pd.to_numeric(pd.Series([best[metric]]), errors="coerce")[0]
+                if best is not None
+                else math.nan
+            )
         out.append(
             {
                 "loss": loss,
                 "draws": len(rows),
                 "ok": len(ok),
-                f"best {metric}": f"{values.max() if higher else values.min():.4g}"
-                if len(values)
-                else "-",
+                f"best {metric}": f"{value:.4g}" if np.isfinite(value) else "-",
                 f"median {metric}": f"{values.median():.4g}" if len(values) else "-",
                 "best trial": int(best["trial"]) if best is not None else "-",
                 "best setting": _row_setting(best) if best is not None else "-",
