@@ -183,7 +183,7 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
         "live in results/<study>/)",
     )
     run.add_argument("--data-dir", type=Path, help="directory with the four MNIST IDX files")
-    run.add_argument("--init", help="re-initialise both models: xavier or he")
+    run.add_argument("--init", help="re-initialise both models: xavier, he or normal (N(0, 0.02))")
     hp = run.add_argument_group("hyperparameter overrides (default: each loss's paper defaults)")
     hp.add_argument("--optimizer", help="adam, rmsprop or sgd, for both models")
     hp.add_argument("--optimizer-g")
@@ -207,6 +207,13 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
     ev.add_argument("--backbone", default="mnist-classifier", help="mnist-classifier or inception")
     ev.add_argument("--inception-weights", type=Path, help="local InceptionV3 FID weights file")
     kid_arguments(ev, "100", "1000")
+    ev.add_argument(
+        "--mode-samples",
+        type=int,
+        metavar="N",
+        help="samples the mode metrics count, on datasets with modes (default: the dataset's; "
+        "stacked-mnist 25600, ring8 and grid25 2500)",
+    )
     run.add_argument("--log-every", type=int, default=10, help="steps between curve points")
     ev.add_argument(
         "--eval-every",

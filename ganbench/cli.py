@@ -81,6 +81,7 @@ def run_spec(args: argparse.Namespace) -> RunSpec:
             backbone=args.backbone,
             fid_samples=args.fid_samples,
             inception_weights=args.inception_weights,
+            mode_samples=args.mode_samples,
             **{
                 key: getattr(args, key)
                 for key in ("kid_subsets", "kid_subset_size")

@@ -34,6 +34,9 @@ class EvalOptions:
     # KID and the k-NN metrics; off for --eval-every curve points, which need FID only (time
     # to quality) and would otherwise pay seconds of k-NN distances at every point
     manifold_metrics: bool = True
+    # samples a dataset with modes scores its mode metrics on (None: the dataset's own
+    # ``Dataset.mode_samples``); refused on datasets without modes
+    mode_samples: int | None = None
 
 
 class Evaluator(Protocol):
@@ -72,6 +75,7 @@ HIGHER_IS_BETTER = frozenset(
         "coverage_k5",
         "modes_covered",
         "high_quality_frac",
+        "confident_frac",
     }
 )
 
@@ -132,6 +136,9 @@ class Dataset:
     # for an evaluator that reads none. A class attribute: read before any dataset is made, to
     # reject a --backbone no registered dataset knows (:func:`unknown_backbone_error`)
     backbones: tuple[str, ...] = ()
+    # a dataset scored by mode coverage: the samples its mode metrics count by default
+    # (--mode-samples overrides it); None: it has no modes, and --mode-samples is refused
+    mode_samples: int | None = None
 
     def load(self, data_dir: Path | None = None) -> None:
         """Make the data available (idempotent). ``data_dir`` is the user's ``--data-dir``."""

@@ -57,6 +57,8 @@ def cell_config(cell: Cell, spec: RunSpec, device: torch.device) -> dict[str, An
             "fid_samples": spec.eval.fid_samples,
             "backbone": spec.eval.backbone if spec.eval.fid_samples else None,
             **kid_settings(spec.eval),
+            # only where given, so the hashes of cells from before the option stay as they were
+            **({"mode_samples": spec.eval.mode_samples} if spec.eval.mode_samples else {}),
             **(
                 {
                     "every": spec.generator_eval_every(cell.hp.n_critic),

@@ -13,7 +13,7 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from torch import Tensor, nn
 
-INIT_SCHEMES = ("xavier", "he")
+INIT_SCHEMES = ("xavier", "he", "normal")
 
 
 @runtime_checkable
@@ -116,6 +116,7 @@ def init_weights(module: nn.Module, scheme: str) -> nn.Module:
 
     ``xavier``: Glorot uniform (Keras' default, so the article's models start as in Keras).
     ``he``: Kaiming uniform for ReLU-family activations (He et al. 2015).
+    ``normal``: N(0, 0.02), DCGAN's (Radford et al. 2016; DCGAN-tensorflow's ``ops.py``).
     """
     if scheme not in INIT_SCHEMES:
         raise ValueError(f"Unknown init {scheme!r}. Available: {', '.join(INIT_SCHEMES)}")
@@ -123,6 +124,8 @@ def init_weights(module: nn.Module, scheme: str) -> nn.Module:
         if isinstance(m, nn.Conv2d | nn.ConvTranspose2d | nn.Linear):
             if scheme == "xavier":
                 nn.init.xavier_uniform_(m.weight)
+            elif scheme == "normal":
+                nn.init.normal_(m.weight, 0.0, 0.02)
             else:
                 nn.init.kaiming_uniform_(m.weight, nonlinearity="relu")
             if m.bias is not None:

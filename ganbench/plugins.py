@@ -31,6 +31,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "ganbench.default_plugins.dcgan_lite",
     "ganbench.default_plugins.mnist.plugin",
     "ganbench.default_plugins.toy2d",
+    "ganbench.default_plugins.stacked_mnist",
 )
 
 ENTRY_POINT_GROUP = "ganbench"

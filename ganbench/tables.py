@@ -67,7 +67,10 @@ MANIFOLD = tuple(
     for suffix in ("", "_ema")
     for m in ("kid", "precision_k3", "recall_k3", "density_k5", "coverage_k5")
 )
-FULL_STATS = frozenset(HEADLINE + TIME_TO_QUALITY + MANIFOLD)
+# mode coverage (the 2-D mixtures, stacked-mnist; counts vary between seeds): also CIs
+MODE_METRICS = ("modes_covered", "mode_kl", "high_quality_frac", "confident_frac", "channel_fid")
+MODES = tuple(f"{m}{suffix}" for suffix in ("", "_ema") for m in MODE_METRICS)
+FULL_STATS = frozenset(HEADLINE + TIME_TO_QUALITY + MANIFOLD + MODES)
 IMPROVING = ("still_improving", "still_improving_ema")  # booleans: counted, n_<column>
 BUDGET_METRICS = ("wall_s", "train_gflop")  # curve metrics that measure spent compute
 MATCHED_METRIC = "fid"  # the curve metric reported at matched budgets

@@ -48,6 +48,13 @@ def validate(spec: RunSpec, dataset: Dataset | None = None) -> None:
             f"--data-dir {str(spec.data_dir)!r} means nothing to dataset {spec.dataset!r}, which "
             "reads no files (it is sampled on the fly): leave --data-dir out"
         )
+    if spec.eval.mode_samples is not None:
+        if getattr(dataset, "mode_samples", None) is None:
+            raise GanbenchError(
+                f"--mode-samples {spec.eval.mode_samples} means nothing to dataset "
+                f"{spec.dataset!r}, which is not scored by modes: leave it out"
+            )
+        check_positive("--mode-samples", spec.eval.mode_samples)
     check_positive("--steps", spec.steps)
     if spec.step_unit not in STEP_UNITS:
         raise GanbenchError(

@@ -44,6 +44,9 @@ SUMMARY_VIEW = {
     "modes_covered_std": "modes std",
     "high_quality_frac_mean": "high quality",
     "mode_kl_mean": "mode KL",
+    "mode_kl_ci": "mode KL 95% CI",
+    "confident_frac_mean": "confident",
+    "channel_fid_mean": "channel FID",
     "train_images_per_s_mean": "img/s",
     "ttq_5x": "s to 5x floor",
     "ttq_2x": "s to 2x floor",
@@ -106,6 +109,8 @@ def summary_view(summary: pd.DataFrame) -> pd.DataFrame:
     frame["fid_ci"] = _interval(frame, "fid_ci_low", "fid_ci_high")
     if "fid_mean" not in summary:
         frame = frame.drop(columns="fid_ci")
+    if "mode_kl_ci_low" in summary:
+        frame["mode_kl_ci"] = _interval(frame, "mode_kl_ci_low", "mode_kl_ci_high")
     for k in FLOOR_MULTIPLES:
         if f"s_to_{k}x_floor{RANKED}_n" in frame:
             frame[f"ttq_{k}x"] = _time_to_quality(frame, f"s_to_{k}x_floor{RANKED}")

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from ganbench.datasets import Dataset, EvalOptions, Evaluator
 from ganbench.files import atomic_write_with
 from ganbench.hookspecs import hookimpl
-from ganbench.mode_metrics import ModeCoverageEvaluator
+from ganbench.mode_metrics import EVAL_SAMPLES, ModeCoverageEvaluator
 
 
 class GaussianMixture2D(Dataset):
@@ -39,6 +39,7 @@ class GaussianMixture2D(Dataset):
     source = "sampled on the fly"
     reads_data_dir = False
     headline_metric = "mode_kl"  # KL(generated mode histogram || uniform): coverage and balance
+    mode_samples = EVAL_SAMPLES  # 2500, as in the papers (--mode-samples overrides it)
     nominal_size = 1_000_000
     centres: Tensor
     std: float
@@ -63,10 +64,15 @@ class GaussianMixture2D(Dataset):
         return next_batch
 
     def make_evaluator(self, options: EvalOptions) -> Evaluator | None:
-        """Mode coverage on 2500 samples (see :mod:`ganbench.mode_metrics`); of ``options`` only
-        ``manifold_metrics`` (the k-NN metrics, off for curve points) is read."""
+        """Mode coverage on ``--mode-samples`` samples (2500 by default; see
+        :mod:`ganbench.mode_metrics`); of ``options`` only that and ``manifold_metrics`` (the
+        k-NN metrics, off for curve points) are read."""
         return ModeCoverageEvaluator(
-            self.centres, self.std, self.sample, knn=options is None or options.manifold_metrics
+            self.centres,
+            self.std,
+            self.sample,
+            n_samples=(options.mode_samples if options else None) or self.mode_samples,
+            knn=options is None or options.manifold_metrics,
         )
 
     def save_samples(self, samples: Tensor, path: Path) -> None:
