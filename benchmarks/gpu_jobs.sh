@@ -28,5 +28,3 @@ print(f"{sys.argv[2]}: {len(runs)} cells {sorted(set(runs.status))}, aggregate "
 PY
 }
 for jobs in ${JOBS-1 4 8}; do sweep --jobs "$jobs"; done
-# the same cells as packs of K seeds in one process (ganbench run --pack K)
-for pack in ${PACKS-1 4 16}; do sweep --pack "$pack"; done

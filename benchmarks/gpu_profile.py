@@ -1,9 +1,8 @@
-"""Where a training step's time goes on a CUDA GPU (torch.profiler), for one cell and a pack.
+"""Where a training step's time goes on a CUDA GPU (torch.profiler), for one cell.
 
 Run on a GPU machine: ``python benchmarks/gpu_profile.py``. Prints, for ``non-saturating`` on
 ``dcgan-mnist-bn`` at batch 128 (bf16), the host-side calls that wait for the device
-(synchronisations, blocking copies) and the top CUDA kernels by device time, once for one cell
-and once for a pack of K seeds (``--pack``).
+(synchronisations, blocking copies) and the top CUDA kernels by device time.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ from gpu_throughput import config, data_sampler, models  # noqa: I001 (run from 
 from torch.profiler import ProfilerActivity, profile
 
 from ganbench import registry
-from ganbench.packing import train_packed
 from ganbench.trainer import train
 
 WAITS = ("cudaStreamSynchronize", "cudaDeviceSynchronize", "cudaMemcpy", "cudaEventSynchronize")
@@ -37,7 +35,6 @@ def show(prof, title: str, steps: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--pack", type=int, default=4)
     parser.add_argument("--steps", type=int, default=20)
     args = parser.parse_args()
     torch.backends.cudnn.benchmark = True
@@ -49,13 +46,6 @@ def main() -> None:
     with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
         train(G, D, loss, data_sampler(0, device), config(name, args.steps, "bf16"))
     show(prof, "one cell", args.steps)
-    k = args.pack
-    Gs, Ds = zip(*(models(s) for s in range(k)), strict=True)
-    samplers = [data_sampler(s, device) for s in range(k)]
-    train_packed(Gs, Ds, loss, samplers, list(range(k)), config(name, 10, "bf16"))
-    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
-        train_packed(Gs, Ds, loss, samplers, list(range(k)), config(name, args.steps, "bf16"))
-    show(prof, f"pack of {k}", args.steps)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,12 @@
-"""Training throughput on a CUDA GPU: one cell eager/compiled, fp32/bf16, and packs of K seeds.
+"""Training throughput on a CUDA GPU: one cell eager/compiled, fp32/bf16.
 
 Run on a machine with a GPU: ``python benchmarks/gpu_throughput.py [--json FILE]``. Uses the
 default MNIST pair (``dcgan-mnist-bn``) at batch 128 and the real data path (the uint8 image
 tensor on the device, indices drawn on the host and copied without a sync), on random images:
 throughput does not depend on what the pixels show. Every figure is the trainer's own timing
-(CUDA events, warm-up excluded, synchronised before reading). Packs report the aggregate images/s
-of all K seeds. Prints one line per configuration as it goes; a configuration that fails prints
-its error and the others go on.
+(CUDA events, warm-up excluded, synchronised before reading); packs of K seeds, measured here
+until ``--pack`` was removed, are in docs/performance.md. Prints one line per configuration as
+it goes; a configuration that fails prints its error and the others go on.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import torch
 
 from ganbench import registry
 from ganbench.defaults import hyperparams_for
-from ganbench.packing import train_packed
 from ganbench.spec import RunSpec
 from ganbench.trainer import TrainConfig, train
 
@@ -75,31 +74,11 @@ def single(name: str, precision: str, steps: int, compile_mode: str = "") -> dic
     }
 
 
-def packed(name: str, precision: str, steps: int, k: int) -> dict:
-    loss = registry.get_loss(name).factory()
-    Gs, Ds = zip(*(models(s) for s in range(k)), strict=True)
-    device = DEVICE
-    results = train_packed(
-        Gs,
-        Ds,
-        loss,
-        [data_sampler(s, device) for s in range(k)],
-        list(range(k)),
-        config(name, steps, precision),
-    )
-    return {
-        "aggregate_images_per_s": results[0].train_images_per_s * k,
-        "per_seed_images_per_s": results[0].train_images_per_s,
-        "statuses": sorted({r.status for r in results}),
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--json")
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--device", default="cuda")
-    parser.add_argument("--only", choices=("single", "pack"), help="run only these rows")
     args = parser.parse_args()
     global DEVICE
     DEVICE = torch.device(args.device)
@@ -111,20 +90,15 @@ def main() -> None:
         ("single", "non-saturating", "bf16", ""),
         ("single", "wgan", "fp32", ""),
         ("single", "wgan", "bf16", ""),
-        *(("pack", "non-saturating", p, k) for p in ("fp32", "bf16") for k in (1, 4, 16)),
         ("single", "non-saturating", "bf16", "default"),
         ("single", "non-saturating", "bf16", "reduce-overhead"),
     ]
     out = []
-    runs = [r for r in runs if args.only in (None, r[0])]
     for kind, name, precision, extra in runs:
         label = f"{kind:6} {name:15} {precision} {extra or 'eager'}"
         try:
             steps = args.steps // (3 if name == "wgan" else 1)
-            if kind == "single":
-                figures = single(name, precision, steps, extra)
-            else:
-                figures = packed(name, precision, args.steps, extra)
+            figures = single(name, precision, steps, extra)
         except Exception as exc:  # report and go on
             figures = {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"}
         out.append(

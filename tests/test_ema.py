@@ -160,7 +160,6 @@ def test_pair_defaults_epochs_and_ema_columns(tiny_mnist, tmp_path):
     [
         (["--ema-decay", "1"], "--ema-decay must be in [0, 1)"),
         (["--epochs", "0"], "--epochs must be a positive number"),
-        (["--pack", "2", "--ema-decay", "0.9"], "--pack trains without an EMA generator"),
         (["--epochs", "1", "--steps", "3"], "Give the budget once: --steps 3 or --epochs 1.0"),
     ],
 )
