@@ -123,7 +123,7 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--loss", action="append", default=[], help="objective (repeatable)")
     run.add_argument("--generator", help="default: the dataset's recommended model pair")
     run.add_argument("--discriminator", help="default: the generator's name (its pair)")
-    run.add_argument("--dataset", default="mnist")
+    run.add_argument("--dataset", help="default: mnist")
     run.add_argument(
         "--steps",
         type=int,
@@ -168,17 +168,15 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
     )
     run.add_argument("--seed", type=int, action="append", default=[], help="repeatable; default 0")
     run.add_argument("--seeds", type=int, help="N: seeds 0..N-1 (added to any --seed)")
-    run.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    run.add_argument("--device", help="auto (default), cpu or cuda")
     run.add_argument(
         "--precision",
-        default="auto",
         help="fp32, bf16 (autocast) or auto (default: bf16 on a CPU with native bf16 where the "
         "dataset validated it, MNIST; fp32 elsewhere)",
     )
     run.add_argument(
         "--out",
         type=Path,
-        default=Path(DEFAULT_OUT),
         help=f"results directory (default {DEFAULT_OUT}/, ignored by git; committed studies "
         "live in results/<study>/)",
     )
@@ -203,8 +201,8 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
         help="loss-specific value, e.g. clip=0.02 for wgan",
     )
     ev = run.add_argument_group("evaluation")
-    ev.add_argument("--fid-samples", type=int, default=10000, help="0 skips evaluation")
-    ev.add_argument("--backbone", default="mnist-classifier", help="mnist-classifier or inception")
+    ev.add_argument("--fid-samples", type=int, help="default 10000; 0 skips evaluation")
+    ev.add_argument("--backbone", help="mnist-classifier (default) or inception")
     ev.add_argument("--inception-weights", type=Path, help="local InceptionV3 FID weights file")
     kid_arguments(ev, "100", "1000")
     ev.add_argument(
@@ -214,7 +212,7 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
         help="samples the mode metrics count, on datasets with modes (default: the dataset's; "
         "stacked-mnist 25600, ring8 and grid25 2500)",
     )
-    run.add_argument("--log-every", type=int, default=10, help="steps between curve points")
+    run.add_argument("--log-every", type=int, help="steps between curve points (default 10)")
     ev.add_argument(
         "--eval-every",
         type=int,
@@ -225,35 +223,30 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
     ev.add_argument(
         "--eval-every-samples",
         type=int,
-        default=2000,
         metavar="N",
-        help="samples per curve point (fewer than --fid-samples: cheaper, biased up)",
+        help="samples per curve point (default 2000; fewer than --fid-samples: cheaper, biased up)",
     )
     run.add_argument(
         "--checkpoint-every",
         type=int,
-        default=200,
         metavar="N",
         help="generator steps between checkpoints (in OUT/checkpoints/); 0: none (default 200)",
     )
     run.add_argument(
         "--keep-generators",
         action=argparse.BooleanOptionalAction,
-        default=True,
         help="keep each finished cell's G and EMA-G in OUT/generators/ for `ganbench evaluate` "
         "and `ganbench sample` (default: keep; the run says the size per cell)",
     )
     run.add_argument(
         "--keep-checkpoints",
         action=argparse.BooleanOptionalAction,
-        default=False,
         help="keep finished cells' final checkpoints (default: removed once the row is written; "
         "generators rescore a cell, and resume needs only unfinished cells' checkpoints)",
     )
     run.add_argument(
         "--fresh",
         action=argparse.BooleanOptionalAction,
-        default=False,
         help="retrain every cell from step 0; by default a rerun skips finished cells and "
         "resumes interrupted ones",
     )
@@ -269,22 +262,12 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
     scale.add_argument(
         "--jobs",
         type=int,
-        default=1,
         metavar="N",
         help="local: run N cells at once in worker processes (default 1: in this process)",
     )
     scale.add_argument(
-        "--pack",
-        type=int,
-        default=1,
-        metavar="K",
-        help="train up to K seeds of a loss as one batched computation (torch.func.vmap): "
-        "fills a GPU that one small cell leaves idle; no checkpoints while a pack trains",
-    )
-    scale.add_argument(
         "--compile",
         metavar="MODE",
-        default="",
         help="torch.compile the models: default, reduce-overhead (CUDA graphs) or "
         "max-autotune; off by default (no gain on CPU; see README, Performance)",
     )
@@ -312,7 +295,6 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
     scale.add_argument(
         "--gpus-per-cell",
         type=float,
-        default=0,
         metavar="G",
         help="ray: GPUs per cell (default 0; fractions share a GPU); with --device auto, "
         "cells train on the GPU when G > 0",

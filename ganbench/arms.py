@@ -13,13 +13,13 @@ BUDGET = ["generator", "discriminator", "dataset", "steps", "batch_size", "preci
 EVAL_KEYS = ["backbone", "fid_samples"]  # how FID/IS were computed, where runs.csv records it
 
 
-def present(columns: list[str], frame: pd.DataFrame) -> list[str]:
+def present_columns(columns: list[str], frame: pd.DataFrame) -> list[str]:
     return [c for c in columns if c in frame]
 
 
 def group_columns(runs: pd.DataFrame) -> list[str]:
     """The columns that define an arm in ``runs`` (:data:`GROUP` plus recorded eval keys)."""
-    return GROUP + present(EVAL_KEYS, runs)
+    return GROUP + present_columns(EVAL_KEYS, runs)
 
 
 def budget_columns(runs: pd.DataFrame) -> list[str]:
@@ -27,7 +27,7 @@ def budget_columns(runs: pd.DataFrame) -> list[str]:
     where rows count their budget in discriminator steps (``--step-unit``), the step budget as
     asked (``budget_steps``, :func:`with_step_budget`) replaces the generator steps, so a WGAN
     cell of 2400 D steps (480 G steps) is compared with a minimax cell of 2400."""
-    columns = present(BUDGET, runs) + present(EVAL_KEYS, runs)
+    columns = present_columns(BUDGET, runs) + present_columns(EVAL_KEYS, runs)
     if "budget_steps" in runs:
         columns = [("budget_steps" if c == "steps" else c) for c in columns] + ["step_unit"]
     return columns

@@ -19,12 +19,10 @@ from typing import Any
 
 import pandas as pd
 
-from ganbench import registry
 from ganbench import results as R
 from ganbench.errors import GanbenchError
 from ganbench.files import atomic_write_bytes
 from ganbench.identity import HASH_VERSION
-from ganbench.models import model_class, pair_defaults
 from ganbench.plan import Prepared
 from ganbench.search_space import SHARED_SPACE
 from ganbench.tables import Tables, compare, latest_attempts, summarize
@@ -38,7 +36,6 @@ def protocol(prep: Prepared, search: Any, budgets: list[int] | None) -> dict[str
     """What a search's results depend on besides its losses (``search``: its SearchSpec;
     ``budgets``: its rungs' step budgets, None for the full search)."""
     spec = prep.spec
-    generator = model_class(registry.get_generator(spec.generator).factory)
     return {
         "config_hash_version": HASH_VERSION,
         "dataset": spec.dataset,
@@ -68,7 +65,7 @@ def protocol(prep: Prepared, search: Any, budgets: list[int] | None) -> dict[str
         "eta": search.eta if budgets else None,
         "sampler": "random",
         "space": {key: repr(value) for key, value in SHARED_SPACE.items()},
-        "pair_space": {key: repr(v) for key, v in pair_defaults(generator).search_space.items()},
+        "pair_space": {key: repr(v) for key, v in prep.pair.search_space.items()},
     }
 
 

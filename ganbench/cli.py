@@ -8,12 +8,13 @@ import signal
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ganbench.arguments import build_parser
 from ganbench.errors import EnvironmentFailure, GanbenchError
 
 if TYPE_CHECKING:
+    from ganbench.search import SearchSpec
     from ganbench.spec import RunSpec
     from ganbench.tables import Tables
 
@@ -52,57 +53,66 @@ def print_tables(tables: Tables) -> None:
         print(significance_note(tables.comparisons))
 
 
+def _given(**values: Any) -> dict[str, Any]:
+    """The options the user gave (command line or study file): a value of None was not given,
+    and the field keeps its one default, in :mod:`ganbench.spec` (or ``EvalOptions``)."""
+    return {key: value for key, value in values.items() if value is not None}
+
+
 def run_spec(args: argparse.Namespace) -> RunSpec:
-    """The :class:`~ganbench.spec.RunSpec` of ``ganbench run``'s (or ``search``'s) options."""
+    """The :class:`~ganbench.spec.RunSpec` of ``ganbench run``'s (or ``search``'s) options; an
+    option not given keeps the spec's default (the parser's defaults are None)."""
     from ganbench.datasets import EvalOptions
     from ganbench.spec import LaunchOptions, RunSpec
 
     return RunSpec(
         losses=tuple(args.loss),
         seeds=_seeds(args),
-        generator=args.generator,
-        discriminator=args.discriminator,
-        dataset=args.dataset,
-        steps=args.steps,
-        epochs=args.epochs,
-        step_unit=args.step_unit,
-        threads=args.threads,
-        budget=args.budget,
-        batch_size=args.batch_size,
-        ema_decay=args.ema_decay,
-        reuse_fake=args.reuse_fake,
-        device=args.device,
-        precision=args.precision,
-        out=args.out,
-        data_dir=args.data_dir,
-        init=args.init,
         overrides=_overrides(args),
         eval=EvalOptions(
-            backbone=args.backbone,
-            fid_samples=args.fid_samples,
-            inception_weights=args.inception_weights,
-            mode_samples=args.mode_samples,
-            **{
-                key: getattr(args, key)
-                for key in ("kid_subsets", "kid_subset_size")
-                if getattr(args, key) is not None
-            },
+            **_given(
+                backbone=args.backbone,
+                fid_samples=args.fid_samples,
+                inception_weights=args.inception_weights,
+                mode_samples=args.mode_samples,
+                kid_subsets=args.kid_subsets,
+                kid_subset_size=args.kid_subset_size,
+            )
         ),
-        keep_generators=args.keep_generators,
-        keep_checkpoints=args.keep_checkpoints,
-        log_every=args.log_every,
-        eval_every=args.eval_every,
-        eval_every_samples=args.eval_every_samples,
-        checkpoint_every=args.checkpoint_every,
-        fresh=args.fresh,
-        pack=args.pack,
-        compile=args.compile,
         launch=LaunchOptions(
             launcher=args.launcher or ("ray" if args.ray_address else "local"),
-            jobs=args.jobs,
-            ray_address=args.ray_address,
-            cpus_per_cell=args.cpus_per_cell,
-            gpus_per_cell=args.gpus_per_cell,
+            **_given(
+                jobs=args.jobs,
+                ray_address=args.ray_address,
+                cpus_per_cell=args.cpus_per_cell,
+                gpus_per_cell=args.gpus_per_cell,
+            ),
+        ),
+        **_given(
+            generator=args.generator,
+            discriminator=args.discriminator,
+            dataset=args.dataset,
+            steps=args.steps,
+            epochs=args.epochs,
+            step_unit=args.step_unit,
+            threads=args.threads,
+            budget=args.budget,
+            batch_size=args.batch_size,
+            ema_decay=args.ema_decay,
+            reuse_fake=args.reuse_fake,
+            device=args.device,
+            precision=args.precision,
+            out=args.out,
+            data_dir=args.data_dir,
+            init=args.init,
+            keep_generators=args.keep_generators,
+            keep_checkpoints=args.keep_checkpoints,
+            log_every=args.log_every,
+            eval_every=args.eval_every,
+            eval_every_samples=args.eval_every_samples,
+            checkpoint_every=args.checkpoint_every,
+            fresh=args.fresh,
+            compile=args.compile,
         ),
     )
 
@@ -111,10 +121,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ganbench.runner import run
 
     start = time.perf_counter()
-    tables = run(run_spec(args))
+    spec = run_spec(args)
+    tables = run(spec)
     print_tables(tables)
     print(
-        f"\n{time.perf_counter() - start:.0f} s; results in {args.out}/ (runs.csv, curves.csv, "
+        f"\n{time.perf_counter() - start:.0f} s; results in {spec.out}/ (runs.csv, curves.csv, "
         "summary.csv, comparisons.csv, samples/); `ganbench report` draws the plots"
     )
     return failed_exit(tables.failed)
@@ -131,12 +142,11 @@ def failed_exit(failed: tuple[str, ...]) -> int:
     return 0
 
 
-def cmd_search(args: argparse.Namespace) -> int:
-    from ganbench.search import SearchSpec, search
-    from ganbench.search_report import search_view
+def search_spec(args: argparse.Namespace) -> SearchSpec:
+    """The :class:`~ganbench.search.SearchSpec` of ``ganbench search``'s options."""
+    from ganbench.search import SearchSpec
 
-    start = time.perf_counter()
-    spec = SearchSpec(
+    return SearchSpec(
         run=run_spec(args),
         trials=args.trials,
         seeds_best=args.seeds_best,
@@ -149,13 +159,21 @@ def cmd_search(args: argparse.Namespace) -> int:
         baseline=args.baseline,
         check_pruning=args.check_pruning,
     )
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from ganbench.search import search
+    from ganbench.search_report import search_view
+
+    start = time.perf_counter()
+    spec = search_spec(args)
     result = search(spec)
     print(search_view(result).to_string(index=False))
     print(result.note)
     print()
     print_tables(result.tables)
     print(
-        f"\n{time.perf_counter() - start:.0f} s; results in {args.out}/ (search.csv, "
+        f"\n{time.perf_counter() - start:.0f} s; results in {spec.run.out}/ (search.csv, "
         "search_best_of_k.csv, search_best.csv, search_comparisons.csv, runs.csv, ...); "
         "`ganbench report` draws the search plots"
     )

@@ -60,7 +60,7 @@ def with_defaults(
     ema_decay = spec.ema_decay
     if ema_decay is None:
         default = DEFAULT_EMA_DECAY if pair.ema_decay is None else pair.ema_decay
-        ema_decay = 0.0 if spec.pack > 1 else float(default)
+        ema_decay = float(default)
     reuse_fake = spec.reuse_fake
     if reuse_fake is None:
         reuse_fake = bool(pair.reuse_fake)
@@ -72,7 +72,7 @@ def with_defaults(
     if precision == "auto":
         if device is None:
             device = cell_device(spec, check_available=False)
-        precision = auto_precision(dataset, device, generator)
+        precision = auto_precision(dataset, device, generator)[0]
     return dataclasses.replace(
         spec,
         generator=generator,

@@ -46,26 +46,28 @@ def cpu_has_native_bf16() -> bool:
     return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
 
 
-def auto_precision(dataset: Dataset, device: torch.device, generator: str | None = None) -> str:
-    """``--precision auto``: the dataset's validated ``cpu_precision`` on a CPU with native bf16,
-    for the pairs it was validated on (``cpu_precision_pairs``; ``generator`` None: the
-    dataset's default pair); fp32 elsewhere (on a GPU, one cell of these small models is
-    host-bound: bf16 measured no faster on an H200, README "Performance")."""
-    if device.type == "cpu" and cpu_has_native_bf16() and validated_pair(dataset, generator):
-        return dataset.cpu_precision
-    return "fp32"
+def auto_precision(
+    dataset: Dataset, device: torch.device, generator: str | None = None
+) -> tuple[str, str]:
+    """``--precision auto``: ``(precision, why)``. The dataset's validated ``cpu_precision`` on a
+    CPU with native bf16, for the pairs it was validated on (``cpu_precision_pairs``;
+    ``generator`` None: the dataset's default pair); fp32 elsewhere (on a GPU, one cell of these
+    small models is host-bound: bf16 measured no faster on an H200, docs/performance.md). One
+    function decides both, so the log's reason is the choice's."""
+    if device.type != "cpu":
+        return "fp32", f"one cell on {device.type} is host-bound, bf16 measured no faster"
+    if not cpu_has_native_bf16():
+        return "fp32", "this CPU has no native bf16 (AVX-512 BF16 or AMX)"
+    if not validated_pair(dataset, generator):
+        pair = generator or dataset.default_model
+        return "fp32", f"bf16 is not validated on {pair} with this dataset"
+    return (
+        dataset.cpu_precision,
+        f"the dataset's validated CPU precision is {dataset.cpu_precision}",
+    )
 
 
 def validated_pair(dataset: Dataset, generator: str | None) -> bool:
     """Whether the dataset's ``cpu_precision`` was validated on ``generator``'s pair."""
     pairs = getattr(dataset, "cpu_precision_pairs", None)
     return pairs is None or (generator or dataset.default_model) in pairs
-
-
-def auto_precision_reason(spec: RunSpec, dataset: Dataset, device: torch.device) -> str:
-    """Why ``--precision auto`` chose what it chose for ``spec`` (defaults filled), for the log."""
-    if device.type == "cpu" and not cpu_has_native_bf16():
-        return "this CPU has no native bf16 (AVX-512 BF16 or AMX)"
-    if not validated_pair(dataset, spec.generator):
-        return f"bf16 is not validated on {spec.generator} with {spec.dataset}"
-    return f"{spec.dataset}'s validated CPU precision is {dataset.cpu_precision}"

@@ -11,6 +11,7 @@ from ganbench import registry
 from ganbench.datasets import Dataset
 from ganbench.defaults import checked_hyperparams
 from ganbench.errors import GanbenchError, first_line, message_of
+from ganbench.losses import Hyperparams
 from ganbench.spec import RunSpec
 from ganbench.testing import check_loss_steps
 from ganbench.trainer import from_unit
@@ -29,16 +30,22 @@ def built(entry: registry.Entry) -> Any:
         ) from None
 
 
-def dry_run(spec: RunSpec, dataset: Dataset, losses: dict[str, registry.Entry]) -> None:
+def dry_run(
+    spec: RunSpec, dataset: Dataset, losses: dict[str, registry.Entry]
+) -> dict[str, tuple[Hyperparams, dict[str, str]]]:
     """Before any training: G's output fits D and the dataset (one tiny forward pass), and each
     loss's D and G steps pass the conformance kit's checks on a tiny real batch
-    (:func:`ganbench.testing.check_loss_steps`); any failure is one line naming the plugin."""
+    (:func:`ganbench.testing.check_loss_steps`) with the hyperparameters it will train with;
+    any failure is one line naming the plugin. Returns those hyperparameters and their sources,
+    per loss name: the plan's, resolved here once."""
     G, D = dry_forward(spec, dataset)
     batch = dataset.sampler(DRY_BATCH, torch.Generator().manual_seed(0), torch.device("cpu"))()
     real = from_unit(batch, G.output_range)
+    resolved = {}
     for name, entry in losses.items():
         loss = built(entry)
-        loss.hp = checked_hyperparams(entry, G, spec)[0]
+        resolved[name] = checked_hyperparams(entry, G, spec)
+        loss.hp = resolved[name][0]
         label = f"Loss {name!r} (from {entry.provider})"
         try:
             with torch.random.fork_rng(devices=[]):
@@ -48,6 +55,7 @@ def dry_run(spec: RunSpec, dataset: Dataset, losses: dict[str, registry.Entry]) 
                 f"{first_line(exc)} (found by a dry step before training; "
                 "ganbench.testing.check_loss runs every check)"
             ) from None
+    return resolved
 
 
 def dry_forward(spec: RunSpec, dataset: Dataset) -> tuple[torch.nn.Module, torch.nn.Module]:

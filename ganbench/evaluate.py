@@ -99,20 +99,20 @@ def _pick(runs: pd.DataFrame, run_ids: tuple[str, ...]) -> list[dict[str, Any]]:
     return rows
 
 
-def _present(value: Any) -> bool:
+def _recorded(value: Any) -> bool:
     return value is not None and not (isinstance(value, float) and math.isnan(value))
 
 
 def _options(spec: EvaluateSpec, row: dict[str, Any], device: torch.device) -> EvalOptions:
     default = EvalOptions()
-    backbone = spec.backbone or (row.get("backbone") if _present(row.get("backbone")) else None)
+    backbone = spec.backbone or (row.get("backbone") if _recorded(row.get("backbone")) else None)
     n = spec.fid_samples or (
-        int(row["fid_samples"]) if _present(row.get("fid_samples")) else default.fid_samples
+        int(row["fid_samples"]) if _recorded(row.get("fid_samples")) else default.fid_samples
     )
     kid = {}
     for key in ("kid_subsets", "kid_subset_size"):
         given, recorded = getattr(spec, key), row.get(key)
-        kid[key] = given or (int(recorded) if _present(recorded) else getattr(default, key))
+        kid[key] = given or (int(recorded) if _recorded(recorded) else getattr(default, key))
     return EvalOptions(
         backbone=backbone or default.backbone,
         fid_samples=n,
@@ -129,7 +129,7 @@ def tag(scores: dict[str, Any], row: dict[str, Any]) -> str:
     differs = [
         k
         for k in SETTINGS
-        if k in scores and _present(row.get(k)) and str(scores[k]) != str(_as_int(row[k]))
+        if k in scores and _recorded(row.get(k)) and str(scores[k]) != str(_as_int(row[k]))
     ]
     if not differs:
         return ""
@@ -156,7 +156,7 @@ def score_record(
     return out
 
 
-def check_backbone(name: str) -> None:
+def check_backbone_registered(name: str) -> None:
     """Fail before any work on a ``--backbone`` no registered dataset's evaluator accepts (the
     union of their :attr:`Dataset.backbones <ganbench.datasets.Dataset.backbones>`)."""
     known = sorted(
@@ -180,7 +180,7 @@ def evaluate(spec: EvaluateSpec, log: Callable[[str], None]) -> Evaluated:
         if value is not None and value < 1:
             raise GanbenchError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
     if spec.backbone is not None:
-        check_backbone(spec.backbone)
+        check_backbone_registered(spec.backbone)
     for line in days_warnings(0, spec.fid_samples or 0):
         log(line)
     device = resolve_device(spec.device)
@@ -278,7 +278,7 @@ def apply_updates(runs: pd.DataFrame, updates: dict[str, dict[str, Any]]) -> pd.
                 runs.loc[at, column] = value
         if "metrics" in runs:
             for index in runs.index[at]:
-                old = str(runs.at[index, "metrics"]) if _present(runs.at[index, "metrics"]) else ""
+                old = str(runs.at[index, "metrics"]) if _recorded(runs.at[index, "metrics"]) else ""
                 names = list(dict.fromkeys(old.split() + update["metrics"]))
                 runs.at[index, "metrics"] = " ".join(names)
     return runs.infer_objects()

@@ -1,4 +1,4 @@
-"""Executing cells: train (or resume) one cell, or a pack of seeds, in this process, score it
+"""Executing cells: train (or resume) one cell in this process, score it
 and record its rows. Every launcher (:mod:`ganbench.launchers`) runs cells through here, so every
 launcher writes the same files.
 
@@ -27,9 +27,8 @@ from ganbench import results as R
 from ganbench.defaults import cell_threads
 from ganbench.ema import ema_of
 from ganbench.errors import describe
-from ganbench.identity import base_row, cell_config, cell_hashes, stamp
-from ganbench.models import init_weights, pair_defaults
-from ganbench.packing import train_packed
+from ganbench.identity import base_row, stamp
+from ganbench.models import init_weights
 from ganbench.plan import Prepared
 from ganbench.scoring import curve_scorer, keep_generators, record_result, score
 from ganbench.spec import EVAL_SEED_OFFSET, GRID_SEED, Cell, RunSpec
@@ -37,10 +36,6 @@ from ganbench.trainer import ResumeError, TrainConfig, cpu_threads, train, uses_
 
 Log = Callable[[str], None]
 Rows = tuple[dict[str, Any], list[dict[str, Any]]]  # a cell's runs.csv row, its curves.csv rows
-
-
-class PackError(Exception):
-    """A loss or model pair cannot be trained packed (e.g. a loss that is not ``vmap``-able)."""
 
 
 def fixed_noise(cell: Cell) -> dict[str, int]:
@@ -70,10 +65,11 @@ def train_config(
     )
 
 
-def new_models(cell: Cell, spec: RunSpec, row: dict[str, Any]) -> tuple[torch.nn.Module, ...]:
+def new_models(cell: Cell, prep: Prepared, row: dict[str, Any]) -> tuple[torch.nn.Module, ...]:
     """A cell's freshly initialised (G, D): every RNG seeded with the cell's seed first, so the
     same cell starts from the same weights however it is trained; ``row["init"]`` records the
-    scheme."""
+    scheme (``--init``, else the pair's)."""
+    spec = prep.spec
     random.seed(cell.seed)
     np.random.seed(cell.seed)
     torch.manual_seed(cell.seed)
@@ -82,7 +78,7 @@ def new_models(cell: Cell, spec: RunSpec, row: dict[str, Any]) -> tuple[torch.nn
     if spec.init is not None:
         init_weights(G, spec.init)
         init_weights(D, spec.init)
-    row["init"] = spec.init or pair_defaults(G).init
+    row["init"] = spec.init or prep.pair.init
     return G, D
 
 
@@ -111,7 +107,7 @@ def run_cell(prep: Prepared, cell: Cell, log: Log) -> Rows:
 def _run_cell(prep: Prepared, cell: Cell, log: Log) -> Rows:
     spec, device, dataset = prep.spec, prep.device, prep.dataset
     curve_evaluator = prep.curve_evaluator
-    config = cell_config(cell, spec, device)
+    config = dict(cell.config)
     row = base_row(cell, spec, device)
     chash = row["config_hash"]
     curves: list[dict[str, Any]] = []
@@ -149,7 +145,7 @@ def _run_cell(prep: Prepared, cell: Cell, log: Log) -> Rows:
             )
 
     def train_from(resume_state: dict[str, Any] | None):
-        G, D = new_models(cell, spec, row)
+        G, D = new_models(cell, prep, row)
         ema = ema_of(G, spec.ema_decay) if spec.ema_decay else None
         data_rng = torch.Generator().manual_seed(cell.seed)
         evaluate = curve_scorer(G, curve_evaluator, noise_seeds["eval"], device, ema)
@@ -185,74 +181,6 @@ def _run_cell(prep: Prepared, cell: Cell, log: Log) -> Rows:
     return stamp(row), curves
 
 
-def run_pack(prep: Prepared, cells: list[Cell], log: Log) -> list[Rows]:
-    """Train the seeds ``cells`` (one loss) as one packed computation (:mod:`ganbench.packing`)
-    and score each; return each cell's runs.csv row and curves.csv rows, as :func:`run_cell`.
-
-    Each cell starts from the weights, noise and data stream its unpacked run would have. No
-    checkpoints are written while a pack trains (``--fresh`` still drops old ones). Raises
-    :class:`PackError` if the loss or models cannot be trained packed (nothing is recorded):
-    the caller trains the cells one at a time instead. A failure while scoring fails that cell.
-    """
-    with cpu_threads(cell_threads(prep.spec), prep.device):
-        return _run_pack(prep, cells, log)
-
-
-def _run_pack(prep: Prepared, cells: list[Cell], log: Log) -> list[Rows]:
-    spec, device, dataset = prep.spec, prep.device, prep.dataset
-    curve_evaluator = prep.curve_evaluator
-    start = time.perf_counter()
-    rows = [base_row(cell, spec, device) for cell in cells]
-    if spec.fresh:
-        for row in rows:
-            checkpoints.path_for(spec.out, row["config_hash"]).unlink(missing_ok=True)
-    noise_seeds = [fixed_noise(cell) for cell in cells]
-    try:
-        Gs, Ds = zip(
-            *(new_models(c, spec, r) for c, r in zip(cells, rows, strict=True)), strict=True
-        )
-        samplers = [
-            dataset.sampler(spec.batch_size, torch.Generator().manual_seed(cell.seed), device)
-            for cell in cells
-        ]
-        evaluates = [
-            curve_scorer(G, curve_evaluator, seeds["eval"], device)
-            for G, seeds in zip(Gs, noise_seeds, strict=True)
-        ]
-        results = train_packed(
-            Gs,
-            Ds,
-            cells[0].loss.factory(),
-            samplers,
-            [cell.seed for cell in cells],
-            train_config(
-                cells[0],
-                spec,
-                device,
-                curve_evaluator is not None,
-                f"{cells[0].loss.name} seeds {','.join(str(c.seed) for c in cells)}",
-            ),
-            evaluates if curve_evaluator is not None else None,
-        )
-    except Exception as exc:
-        raise PackError(describe(exc)) from exc
-    train_wall = (time.perf_counter() - start) / len(cells)
-    out = []
-    for cell, row, G, result, seeds in zip(cells, rows, Gs, results, noise_seeds, strict=True):
-        started = time.perf_counter()
-        row["pack"] = len(cells)
-        curves = record_result(row, result, curve_evaluator)
-        try:
-            if result.status == "ok":
-                score(G, row, spec, dataset, prep.evaluator, device, seeds)
-                keep_generators(row, spec, G, None, seeds, False, log)  # packs train contiguous
-        except Exception as exc:
-            fail(row, cell, exc, log)
-        row["wall_s"] = train_wall + time.perf_counter() - started
-        out.append((stamp(row), curves))
-    return out
-
-
 def execute_cell(
     prep: Prepared,
     cell: Cell,
@@ -268,7 +196,7 @@ def execute_cell(
     ``launch_columns`` (informational, never hashed) are added to the row.
     """
     spec = prep.spec
-    chash, _ = cell_hashes(cell, spec, prep.device)
+    chash = cell.config_hash
     lock = R.cell_lock(spec.out, chash)
     try:
         lock.acquire(timeout=0)
@@ -286,7 +214,7 @@ def execute_cell(
             f"{spec.generator_steps(cell.hp.n_critic)} G steps, cell {chash})"
         )
         row, curves = run_cell(prep, cell, log)
-        row.update(launch_columns or {}, pack=1, compile=spec.compile)
+        row.update(launch_columns or {}, compile=spec.compile)
         if row["status"] == "diverged":
             log(f"  diverged at step {row['diverged_at']} (non-finite {row['diverged_reason']})")
         try:
@@ -308,43 +236,13 @@ def forget_files(out, row: dict[str, Any]) -> None:
             (out / str(row[key])).unlink(missing_ok=True)
 
 
-def execute_pack(
-    prep: Prepared,
-    group: list[tuple[str, Cell]],
-    log: Log,
-    launch_columns: dict[str, Any] | None = None,
-) -> None:
-    """Train the ``(label, cell)`` pairs of ``group`` (one loss, unfinished seeds) as one pack
-    (:func:`run_pack`) and record each cell's row; if the loss or models cannot be packed, train
-    the cells one at a time with :func:`execute_cell` instead."""
-    spec, cells = prep.spec, [cell for _, cell in group]
-    name, seeds = cells[0].loss.name, ", ".join(str(c.seed) for c in cells)
-    log(
-        f"{name} seeds {seeds}, packed ({cells[0].hp.n_critic} critic steps per G step, "
-        f"{spec.steps} G steps)"
-    )
-    try:
-        outcomes = run_pack(prep, cells, log)
-    except PackError as exc:
-        log(f"  {name} cannot be trained packed ({exc}); training its seeds one at a time")
-        for label, cell in group:
-            execute_cell(prep, cell, label, log, launch_columns)
-        return
-    for row, curves in outcomes:
-        row.update(launch_columns or {}, compile=spec.compile)
-        if row["status"] == "diverged":
-            log(f"  seed {row['seed']} diverged at step {row['diverged_at']}")
-        R.record_cell(spec.out, row, curves)
-
-
 def record_error(
     prep: Prepared, cell: Cell, message: str, columns: dict[str, Any]
 ) -> dict[str, Any]:
     """Record an ``error`` row for a cell whose worker failed; it has the identity columns of
     any row, so a rerun retries it. Nothing is recorded if the cell got a finished row after
     all (a worker that died after recording it)."""
-    chash, _ = cell_hashes(cell, prep.spec, prep.device)
-    done = R.finished_run(prep.spec.out, chash)
+    done = R.finished_run(prep.spec.out, cell.config_hash)
     if done is not None:
         return {"status": "ok", "run_id": done, "error": ""}
     row = stamp({**base_row(cell, prep.spec, prep.device), **columns})

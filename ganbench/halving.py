@@ -36,8 +36,7 @@ import pandas as pd
 
 from ganbench import checkpoints, launchers
 from ganbench import results as R
-from ganbench.identity import cell_config, cell_hashes
-from ganbench.plan import Prepared
+from ganbench.plan import Prepared, replan
 from ganbench.spec import Cell
 from ganbench.tables import latest_attempts
 
@@ -114,12 +113,15 @@ def run(
         rung_spec = dataclasses.replace(
             spec, steps=budget, keep_checkpoints=spec.keep_checkpoints or not last
         )
-        rung_prep = dataclasses.replace(prep, spec=rung_spec, cells=[])
-        cells = [
-            dataclasses.replace(c, tags={**c.tags, "rung": r + 1, "search_phase": "draw"})
-            for c in alive
-        ]
-        rung_prep = dataclasses.replace(rung_prep, cells=cells)
+        rung_prep = replan(
+            prep,
+            spec=rung_spec,
+            cells=[
+                dataclasses.replace(c, tags={**c.tags, "rung": r + 1, "search_phase": "draw"})
+                for c in alive
+            ],
+        )
+        cells = rung_prep.cells
         for cell in cells:
             key = (cell.loss.name, int(cell.tags["trial"]))
             if key in reached:
@@ -136,7 +138,7 @@ def run(
         by_hash = {str(row["config_hash"]): row for row in runs.to_dict("records")}
         scores: dict[str, dict[int, float]] = {}
         for cell in cells:
-            chash = cell_hashes(cell, rung_prep.spec, prep.device)[0]
+            chash = cell.config_hash
             row = by_hash.get(chash, {})
             ok = row.get("status") == "ok"
             final = sign * float(row.get(metric, math.nan)) if ok else math.inf
@@ -182,16 +184,14 @@ def carry_over(
 ) -> None:
     """Let ``cell`` (of ``prep``) continue the shorter cell ``before`` ran as, from its final
     checkpoint, unless ``cell`` is finished or has a checkpoint of its own."""
-    old_cell, old_prep = before
-    old_hash = cell_hashes(old_cell, old_prep.spec, old_prep.device)[0]
-    new_hash = cell_hashes(cell, prep.spec, prep.device)[0]
+    old_hash, new_hash = before[0].config_hash, cell.config_hash
     if old_hash == new_hash or R.finished_run(prep.spec.out, new_hash) is not None:
         return
     checkpoints.promote(
         prep.spec.out,
         old_hash,
         new_hash,
-        cell_config(cell, prep.spec, prep.device),
+        dict(cell.config),
         prep.spec.generator_steps(cell.hp.n_critic),
         log,
     )

@@ -103,20 +103,28 @@ def kid_settings(options: EvalOptions) -> dict[str, int]:
     }
 
 
-def cell_hashes(cell: Cell, spec: RunSpec, device: torch.device) -> tuple[str, str]:
-    """``(config_hash, setup)`` of a cell: with and without its seed."""
-    config = cell_config(cell, spec, device)
+def hashes_of(config: dict[str, Any]) -> tuple[str, str]:
+    """``(config_hash, setup)`` of a cell's :func:`cell_config`: with and without its seed."""
     return config_hash(config), config_hash({k: v for k, v in config.items() if k != "seed"})
+
+
+def cell_hashes(cell: Cell, spec: RunSpec, device: torch.device) -> tuple[str, str]:
+    """``(config_hash, setup)`` of a cell under ``spec``: what :func:`ganbench.plan.identified`
+    stores on each cell (the package reads it there; tests pin committed hashes with this)."""
+    return hashes_of(cell_config(cell, spec, device))
 
 
 def base_row(cell: Cell, spec: RunSpec, device: torch.device) -> dict[str, Any]:
     """A cell's ``runs.csv`` row before it trains: its identity (names, providers, seed,
-    hyperparameters, ``config_hash``, ``setup``), a new ``run_id`` and ``status=error``."""
+    hyperparameters, ``config_hash``, ``setup``: the plan's), a new ``run_id`` and
+    ``status=error``."""
     gen = registry.get_generator(spec.generator)
     disc = registry.get_discriminator(spec.discriminator)
     data = registry.get_dataset(spec.dataset)
     hp = cell.hp
-    chash, setup = cell_hashes(cell, spec, device)
+    chash, setup = cell.config_hash, cell.setup
+    if not chash:
+        raise ValueError(f"cell {cell.loss.name} seed {cell.seed} was not identified by a plan")
     # microseconds: two attempts of one cell within a second (a fast --fresh rerun) stay apart
     run_id = f"{cell.loss.name}-s{cell.seed}-{chash[:8]}-{datetime.now():%Y%m%d%H%M%S%f}"
     return {

@@ -43,8 +43,7 @@ from ganbench import checkpoints, generator_files, registry
 from ganbench import results as R
 from ganbench.defaults import cell_threads
 from ganbench.errors import CellsBusy, GanbenchError, describe
-from ganbench.execute import execute_cell, execute_pack, record_error
-from ganbench.identity import cell_hashes
+from ganbench.execute import execute_cell, record_error
 from ganbench.plan import Prepared, prepare
 from ganbench.spec import Cell, RunSpec
 from ganbench.validation import require_ray
@@ -65,8 +64,7 @@ def run_cells(prep: Prepared, log: Log) -> None:
     for i, cell in enumerate(prep.cells, 1):
         trial = f" trial {cell.tags['trial']}" if "trial" in cell.tags else ""
         label = f"[{i}/{len(prep.cells)}] {cell.loss.name}{trial} seed {cell.seed}"
-        chash, _ = cell_hashes(cell, spec, prep.device)
-        done = None if spec.fresh else R.finished_run(spec.out, chash)
+        done = None if spec.fresh else R.finished_run(spec.out, cell.config_hash)
         if done is not None:
             log(f"{label}: finished earlier (run {done}), skipped; --fresh reruns it")
         else:
@@ -117,35 +115,9 @@ def _columns(launcher: str, parallel: int) -> dict[str, Any]:
 
 def _run_here(prep: Prepared, todo: Todo, log: Log, busy: list[str]) -> None:
     """One cell after another in this process (each sets its own thread count)."""
-    for group in pack_groups(prep, todo):
-        if len(group) > 1:
-            execute_pack(prep, group, log, _columns("local", 1))
-        else:
-            label, cell = group[0]
-            if execute_cell(prep, cell, label, log, _columns("local", 1))["status"] == "busy":
-                busy.append(label)
-
-
-def pack_groups(prep: Prepared, todo: Todo) -> list[Todo]:
-    """``todo`` in groups to train together (``--pack K``): up to K seeds of the same setup
-    (loss and every hyperparameter: a search's draws of one loss never share a pack), in
-    order. A cell with a checkpoint to resume from (and no ``--fresh``) trains alone: packs do
-    not resume. Without ``--pack``, one group per cell."""
-    k, spec = prep.spec.pack, prep.spec
-    if k <= 1:
-        return [[item] for item in todo]
-    groups: list[Todo] = []
-    by_setup: dict[str, Todo] = {}
     for label, cell in todo:
-        chash, setup = cell_hashes(cell, spec, prep.device)
-        resumable = spec.checkpoint_every and not spec.fresh
-        if resumable and checkpoints.path_for(spec.out, chash).exists():
-            groups.append([(label, cell)])
-        else:
-            by_setup.setdefault(setup, []).append((label, cell))
-    for items in by_setup.values():
-        groups += [items[i : i + k] for i in range(0, len(items), k)]
-    return groups
+        if execute_cell(prep, cell, label, log, _columns("local", 1))["status"] == "busy":
+            busy.append(label)
 
 
 # -- what a worker process runs (local pool or Ray) ----------------------------------------------
@@ -172,15 +144,11 @@ def _worker_spec(prep: Prepared) -> RunSpec:
 
 
 def portable(cell: Cell) -> dict[str, Any]:
-    """What a worker process needs to rebuild ``cell``: its fields, the loss by name (a plugin's
-    factory need not pickle; the worker's registry has it)."""
-    return {
-        "loss": cell.loss.name,
-        "seed": cell.seed,
-        "hp": cell.hp,
-        "sources": cell.sources,
-        "tags": cell.tags,
-    }
+    """What a worker process needs to rebuild ``cell``: its fields and the identity the plan
+    gave it, the loss by name (a plugin's factory need not pickle; the worker's registry has
+    it)."""
+    fields = ("seed", "hp", "sources", "tags", "config", "config_hash", "setup")
+    return {"loss": cell.loss.name, **{name: getattr(cell, name) for name in fields}}
 
 
 def execute_in_worker(
@@ -199,9 +167,7 @@ def execute_in_worker(
         sys.stderr.flush()
 
     started = time.perf_counter()
-    rebuilt = Cell(
-        registry.get_loss(cell["loss"]), cell["seed"], cell["hp"], cell["sources"], cell["tags"]
-    )
+    rebuilt = Cell(**{**cell, "loss": registry.get_loss(cell["loss"])})
     status = execute_cell(prep, rebuilt, label, log, columns)
     return {**status, "wall_s": time.perf_counter() - started}
 

@@ -29,9 +29,7 @@ import pandas as pd
 from ganbench import generator_files, launchers, registry
 from ganbench import results as R
 from ganbench.datasets import metric_names
-from ganbench.defaults import generator_defaults, named_budget
-from ganbench.devices import auto_precision_reason
-from ganbench.identity import cell_hashes
+from ganbench.defaults import named_budget
 from ganbench.plan import Prepared, prepare
 from ganbench.spec import DEFAULT_OUT, LaunchOptions, RunSpec
 from ganbench.tables import REFERENCE_LOSS, Tables, latest_attempts, write_tables
@@ -54,7 +52,7 @@ def run(spec: RunSpec, log: Callable[[str], None] | None = None) -> Tables:
     for line in plan_notes(spec, prep):
         log(line)
     reference = reference_table(prep)
-    setups = {cell_hashes(cell, prep.spec, prep.device)[1] for cell in prep.cells}
+    setups = {cell.setup for cell in prep.cells}
     launchers.run_cells(prep, log)
     with R.lock(prep.spec.out):
         tables = write_tables(prep.spec.out, reference)
@@ -71,7 +69,7 @@ def plan_notes(asked: RunSpec, prep: Prepared) -> list[str]:
     """What the plan chose where ``asked`` said nothing, for the log: a budget raised for an
     objective that needs more steps, the precision ``auto`` picked, the kept generators' size."""
     spec, notes = prep.spec, []
-    base = generator_defaults(spec.generator).default_steps or prep.dataset.default_steps
+    base = prep.pair.default_steps or prep.dataset.default_steps
     budget = named_budget(prep.dataset, asked.budget, asked.dataset)
     if budget:
         own_length = asked.steps is None and asked.epochs is None and "epochs" in budget
@@ -84,8 +82,8 @@ def plan_notes(asked: RunSpec, prep: Prepared) -> list[str]:
             f"{spec.steps} generator steps for every cell (an objective of this run needs"
             f" them on {spec.generator}, whose default is {base}; --steps N to change)"
         )
-    if asked.precision == "auto":
-        why = auto_precision_reason(spec, prep.dataset, prep.device)
+    if prep.precision_reason:
+        why = prep.precision_reason
         notes.append(
             f"precision {spec.precision} (--precision auto on {prep.device.type}: {why}; "
             "--precision fp32 or bf16 to choose)"
@@ -133,7 +131,7 @@ def failed_cells(prep: Prepared, runs: pd.DataFrame) -> tuple[str, ...]:
     return tuple(
         f"{cell.loss.name}{_trial(cell)} seed {cell.seed}"
         for cell in prep.cells
-        if status.get(cell_hashes(cell, prep.spec, prep.device)[0]) == "error"
+        if status.get(cell.config_hash) == "error"
     )
 
 

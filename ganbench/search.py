@@ -27,14 +27,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ganbench import baseline, halving, launchers, registry, stats
+from ganbench import baseline, halving, launchers, stats
 from ganbench import results as R
 from ganbench.datasets import HIGHER_IS_BETTER
-from ganbench.defaults import checked_hyperparams
 from ganbench.errors import GanbenchError, did_you_mean
-from ganbench.identity import cell_hashes
-from ganbench.models import model_class, pair_defaults
-from ganbench.plan import Prepared, prepare
+from ganbench.models import model_class
+from ganbench.plan import Prepared, drawn_cells, prepare, replan
 from ganbench.runner import failed_cells, plan_notes, reference_table
 from ganbench.search_report import BEST_COMPARISONS, BEST_OF_K, BEST_SUMMARY, SEARCH
 from ganbench.search_space import as_overrides, compose, draw, draw_seed
@@ -90,23 +88,15 @@ def search(spec: SearchSpec, log: Callable[[str], None] | None = None) -> Search
             "--seeds-best seeds after it: leave out --seed and --seeds"
         )
     check_scheduler(spec)
-    run_spec = dataclasses.replace(
-        spec.run,
-        seeds=(spec.seed,),
-        threads=spec.run.threads if spec.run.threads is not None else SEARCH_THREADS,
-        step_unit=spec.run.step_unit or "discriminator",
-    )
-    prep = prepare(run_spec)
+    prep = prepare(draws_run_spec(spec))
     reference = reference_table(prep)
     spec = dataclasses.replace(spec, metric=spec.metric or headline_metric(prep, reference))
     check_metric(spec.metric, reference)
     better_higher = spec.metric in HIGHER_IS_BETTER
     halving_on = spec.scheduler == "halving"
-    if halving_on and spec.run.eval_every is None and prep.spec.eval_every:
-        # two curve points in the first rung, so its signal is a mean of two (halving.signal)
-        first = halving.rung_budgets(int(prep.spec.steps), spec.eta, spec.rungs, spec.grace)[0]
-        every = prep.spec.log_every * max(1, round(first / 2 / prep.spec.log_every))
-        prep = dataclasses.replace(prep, spec=dataclasses.replace(prep.spec, eval_every=every))
+    if draws_eval_every(spec, prep.spec) != prep.spec.eval_every:
+        every = draws_eval_every(spec, prep.spec)
+        prep = replan(prep, spec=dataclasses.replace(prep.spec, eval_every=every))
     for line in plan_notes(spec.run, prep):
         log(line)
     log(
@@ -151,7 +141,7 @@ def search(spec: SearchSpec, log: Callable[[str], None] | None = None) -> Search
                 halving.carry_over(where[key], cell, prep, log)
             where[key] = (cell, prep)
             full.append(cell)
-        launchers.run_cells(dataclasses.replace(prep, cells=full), log)
+        launchers.run_cells(replan(prep, cells=full), log)
     runs = _latest(prep)
     table = draws_table(prep, draws, runs, spec.metric, where)
     if halved is not None:  # the pick comes from the draws that reached the last rung
@@ -160,9 +150,7 @@ def search(spec: SearchSpec, log: Callable[[str], None] | None = None) -> Search
         table = table[[k in finalists for k in zip(table["loss"], table["trial"], strict=True)]]
 
     best_seeds = tuple(spec.seed + 1 + i for i in range(spec.seeds_best))
-    best_prep = dataclasses.replace(
-        prep, spec=dataclasses.replace(prep.spec, seeds=best_seeds), cells=[]
-    )
+    best_spec = dataclasses.replace(prep.spec, seeds=best_seeds)
     best_cells = []
     for loss, rows in table.groupby("loss", sort=False):
         chosen = best_draw(rows, spec.metric, better_higher)
@@ -176,7 +164,7 @@ def search(spec: SearchSpec, log: Callable[[str], None] | None = None) -> Search
         log(f"search: best {loss} draw is trial {chosen} ({_setting(cell)})")
         tags = {"trial": chosen, "search_phase": "best"}
         best_cells += [dataclasses.replace(cell, seed=s, tags=tags) for s in best_seeds]
-    best_prep = dataclasses.replace(best_prep, cells=best_cells)
+    best_prep = replan(prep, spec=best_spec, cells=best_cells)
     launchers.run_cells(best_prep, log)
 
     out = prep.spec.out
@@ -185,7 +173,7 @@ def search(spec: SearchSpec, log: Callable[[str], None] | None = None) -> Search
         runs = latest_attempts(R.read_csv(out / R.RUNS))
         curves = R.read_csv(out / R.CURVES)
     # the best settings on their new seeds only: the draw that won the selection stays out
-    best_hashes = {cell_hashes(c, best_prep.spec, prep.device)[0] for c in best_cells}
+    best_hashes = {c.config_hash for c in best_prep.cells}
     best_runs = runs[runs["config_hash"].astype(str).isin(best_hashes)] if len(runs) else runs
     tables = Tables(summarize(best_runs, curves, reference), compare(best_runs, spec.metric))
     table = draws_table(prep, draws, runs, spec.metric, where)
@@ -206,7 +194,7 @@ def search(spec: SearchSpec, log: Callable[[str], None] | None = None) -> Search
     R.write_csv(out / BEST_OF_K, curve)
     R.write_csv(out / BEST_SUMMARY, tables.summary)
     R.write_csv(out / BEST_COMPARISONS, tables.comparisons)
-    failed = failed_cells(dataclasses.replace(prep, cells=draws), runs)
+    failed = failed_cells(replan(prep, cells=draws), runs)
     failed += failed_cells(best_prep, runs)
     note = (
         f"Each loss: {spec.trials} draws at seed {spec.seed} (one cell each), best by "
@@ -264,20 +252,38 @@ def check_metric(metric: str, reference: pd.DataFrame | None) -> None:
         )
 
 
+def draws_run_spec(spec: SearchSpec) -> RunSpec:
+    """The run spec a search's draws train under, before defaults: the search seed, 1 torch
+    thread (:data:`SEARCH_THREADS`) and discriminator steps unless the search says otherwise."""
+    return dataclasses.replace(
+        spec.run,
+        seeds=(spec.seed,),
+        threads=spec.run.threads if spec.run.threads is not None else SEARCH_THREADS,
+        step_unit=spec.run.step_unit or "discriminator",
+    )
+
+
+def draws_eval_every(spec: SearchSpec, filled: RunSpec) -> int:
+    """The draws' curve spacing, ``filled`` being :func:`draws_run_spec` with its defaults: a
+    halving search without ``--eval-every`` puts two curve points in its first rung, so the
+    rung signal is a mean of two (:func:`ganbench.halving.signal`)."""
+    if spec.scheduler != "halving" or spec.run.eval_every is not None or not filled.eval_every:
+        return int(filled.eval_every)
+    first = halving.rung_budgets(int(filled.steps), spec.eta, spec.rungs, spec.grace)[0]
+    return filled.log_every * max(1, round(first / 2 / filled.log_every))
+
+
 def draw_cells(prep: Prepared, spec: SearchSpec) -> list[Cell]:
     """``spec.trials`` cells per loss, each with one draw from the loss's search space on this
     pair; the command line's overrides stay fixed (they win over the draw)."""
-    generator = model_class(registry.get_generator(prep.spec.generator).factory)
-    narrowed = pair_defaults(generator).search_space
-    cells = []
+    narrowed = prep.pair.search_space
+    draws = []
     for entry in {c.loss.name: c.loss for c in prep.cells}.values():
         space = compose(model_class(entry.factory).search_space, narrowed)
         for trial in range(spec.trials):
             drawn = as_overrides(draw(space, spec.seed, entry.name, trial))
-            hp, sources = checked_hyperparams(entry, generator, prep.spec, drawn)
-            tags = {"trial": trial, "search_phase": "draw"}
-            cells.append(Cell(entry, spec.seed, hp, sources, tags))
-    return cells
+            draws.append((entry, drawn, {"trial": trial, "search_phase": "draw"}))
+    return drawn_cells(prep, spec.seed, draws)
 
 
 def _latest(prep: Prepared) -> pd.DataFrame:
@@ -298,8 +304,8 @@ def draws_table(
     by_hash = {str(row.get("config_hash")): row for row in records}
     rows = []
     for cell in draws:
-        _, at = (where or {}).get((cell.loss.name, int(cell.tags["trial"])), (cell, prep))
-        row = by_hash.get(cell_hashes(cell, at.spec, prep.device)[0], {})
+        last, at = (where or {}).get((cell.loss.name, int(cell.tags["trial"])), (cell, prep))
+        row = by_hash.get(last.config_hash, {})
         hp = cell.hp
         rows.append(
             {

@@ -82,8 +82,7 @@ class RunSpec:
     checkpoint_every: int = 200  # generator steps between checkpoints; 0: no checkpoints at all
     fresh: bool = False  # retrain every cell from step 0, ignoring checkpoints and earlier rows
     launch: LaunchOptions = LaunchOptions()
-    pack: int = 1  # train up to this many seeds of a loss as one computation (ganbench.packing)
-    compile: str = ""  # torch.compile mode for the models ("": eager); not with --pack
+    compile: str = ""  # torch.compile mode for the models ("": eager)
     ema_decay: float | None = None  # EMA generator's decay; 0: none; None: the pair's, else 0.999
     reuse_fake: bool | None = None  # the G step reuses the D step's fake; None: the pair's choice
     keep_generators: bool = True  # keep each finished cell's G (and EMA-G) in OUT/generators/
@@ -122,6 +121,10 @@ class Cell:
     ``sources`` says where each hyperparameter came from (``loss``, ``pair``, ``search``,
     ``command line``); ``tags`` are informational row columns (a search's ``trial`` and
     ``search_phase``). Neither is part of the cell's ``config_hash``: the values are.
+
+    ``config`` (everything that decides its results), ``config_hash`` and ``setup`` (the hash
+    without the seed) are its identity, filled in by the plan (:func:`ganbench.plan.identified`)
+    for the spec it runs under, once; every consumer reads them from here.
     """
 
     loss: Entry
@@ -129,3 +132,6 @@ class Cell:
     hp: Hyperparams
     sources: Mapping[str, str] = field(default_factory=dict)
     tags: Mapping[str, Any] = field(default_factory=dict)
+    config: Mapping[str, Any] = field(default_factory=dict)
+    config_hash: str = ""
+    setup: str = ""

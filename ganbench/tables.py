@@ -42,7 +42,7 @@ from ganbench.arms import (
     GROUP,
     budget_columns,
     group_columns,
-    present,
+    present_columns,
     ranking_metric,
     with_step_budget,
 )
@@ -370,7 +370,7 @@ def _merge_reference(old: pd.DataFrame, new: pd.DataFrame | None) -> pd.DataFram
     if not parts:
         return None
     merged = pd.concat(parts, ignore_index=True, sort=False)
-    key = present(["loss", "dataset", *EVAL_KEYS], merged)
+    key = present_columns(["loss", "dataset", *EVAL_KEYS], merged)
     return merged.drop_duplicates(key, keep="last").reset_index(drop=True)
 
 

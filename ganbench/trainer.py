@@ -22,7 +22,7 @@ from ganbench.errors import describe
 from ganbench.losses import Loss
 from ganbench.models import pair_defaults
 
-# The loop's parts live in ganbench.training_parts (shared with ganbench.packing); the public ones
+# The loop's parts live in ganbench.training_parts; the public ones
 # are re-exported here, where callers have always imported them from.
 from ganbench.training_parts import (
     COMPILE_MODES,

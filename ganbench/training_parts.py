@@ -1,5 +1,4 @@
-"""The parts of a GAN training loop, shared by :func:`ganbench.trainer.train` (one cell) and
-:func:`ganbench.packing.train_packed` (K seeds of a cell packed into one computation).
+"""The parts of the GAN training loop of :func:`ganbench.trainer.train`, apart from the loop.
 
 Settings and outcome (:class:`TrainConfig`, :class:`TrainResult`, the loop's bookkeeping
 :class:`Progress`), the optimiser factory, memory layout and unit mapping, the step clock, the FLOP
@@ -216,11 +215,9 @@ def result(
     config: TrainConfig,
     train_s: float,
     resumed_from: int = 0,
-    share: int = 1,
 ) -> TrainResult:
     """A run's :class:`TrainResult`: outcome, losses and curves from ``progress``, timings from
-    ``timing`` (the same object for one cell; the pack's shared sums for ``share`` seeds trained
-    together, whose images/s is the aggregate divided by ``share``)."""
+    ``timing`` (the same object for one cell)."""
     timed, n_critic = timing.timed_steps, config.hp.n_critic
     return TrainResult(
         status=progress.status,
@@ -230,7 +227,7 @@ def result(
         resumed_from=resumed_from,
         final_d_loss=progress.final_d_loss,
         final_g_loss=progress.final_g_loss,
-        train_images_per_s=config.batch_size * timed / timing.step_s / share if timed else math.nan,
+        train_images_per_s=config.batch_size * timed / timing.step_s if timed else math.nan,
         d_step_ms=1000.0 * timing.d_s / (timed * n_critic) if timed else math.nan,
         g_step_ms=1000.0 * timing.g_s / timed if timed else math.nan,
         train_s=train_s,

@@ -65,10 +65,6 @@ def validate(spec: RunSpec, dataset: Dataset | None = None) -> None:
         raise GanbenchError(f"--threads must be a whole number of at least 1, got {threads!r}")
     if not (math.isfinite(spec.ema_decay) and 0 <= spec.ema_decay < 1):
         raise GanbenchError(f"--ema-decay must be in [0, 1) (0: no EMA), got {spec.ema_decay}")
-    if spec.ema_decay > 0 and spec.pack > 1:
-        raise GanbenchError("--pack trains without an EMA generator: add --ema-decay 0")
-    if spec.reuse_fake and spec.pack > 1:
-        raise GanbenchError("--pack draws a new fake batch for the G step: add --no-reuse-fake")
     check_positive("--batch-size", spec.batch_size)
     for seed in spec.seeds:  # numpy's seeds are 32-bit
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
@@ -111,17 +107,9 @@ def validate(spec: RunSpec, dataset: Dataset | None = None) -> None:
             f"--checkpoint-every must be 0 (no checkpoints) or more, got {spec.checkpoint_every}"
         )
     validate_launch(spec.launch)
-    if isinstance(spec.pack, bool) or not isinstance(spec.pack, int) or spec.pack < 1:
-        raise GanbenchError(f"--pack must be a whole number of at least 1, got {spec.pack!r}")
     if spec.compile and spec.compile not in COMPILE_MODES:
         raise GanbenchError(
             f"Unknown compile mode {spec.compile!r}. Available: {', '.join(COMPILE_MODES)}"
-        )
-    if spec.compile and spec.pack > 1:
-        raise GanbenchError("--compile applies to unpacked cells: leave out --pack or --compile")
-    if spec.pack > 1 and (spec.launch.launcher != "local" or spec.launch.jobs > 1):
-        raise GanbenchError(
-            "--pack trains its seeds in this process: use it with --launcher local --jobs 1"
         )
     if spec.launch.launcher == "ray" or spec.launch.jobs > 1:
         check_workers_can_build(spec)

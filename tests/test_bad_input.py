@@ -66,7 +66,8 @@ def assert_nothing_trained(out):
         (["--batch-size", "257"], "--batch-size 257 is larger than dataset 'mnist' (256 samples)"),
         (
             ["--dataset", "mnits"],
-            "Unknown dataset 'mnits'. Did you mean 'mnist'? Available: grid25, mnist, ring8",
+            "Unknown dataset 'mnits'. Did you mean 'mnist'? Available: grid25, mnist, ring8, "
+            "stacked-mnist",
         ),
         (["--device", "tpu"], "Unknown device 'tpu'. Available: auto, cpu, cuda"),
     ],

@@ -237,10 +237,23 @@ def test_auto_precision(monkeypatch, native_bf16, dataset, generator, expected):
     assert explicit.precision == "fp32"
 
 
+def test_auto_precision_and_its_reason_come_from_one_decision(monkeypatch):
+    """The logged reason is the choice's: on a GPU, auto is fp32 and says why, even for the
+    pair whose CPU precision is bf16 (two functions once decided apart and disagreed)."""
+    from ganbench import devices
+
+    monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda: True)
+    mnist = registry.get_dataset("mnist").factory()
+    cpu = auto_precision(mnist, torch.device("cpu"), "dcgan-mnist-bn")
+    gpu = auto_precision(mnist, torch.device("cuda"), "dcgan-mnist-bn")
+    assert cpu == ("bf16", "the dataset's validated CPU precision is bf16")
+    assert gpu[0] == "fp32" and "host-bound" in gpu[1] and "bf16 is" not in gpu[1]
+
+
 def test_auto_precision_is_recorded_resolved(tiny_mnist, tmp_path, capsys):
     out = tmp_path / "res"
     assert run(tiny_mnist, out, "--loss", "minimax") == 0
-    expected = auto_precision(registry.get_dataset("mnist").factory(), torch.device("cpu"))
+    expected = auto_precision(registry.get_dataset("mnist").factory(), torch.device("cpu"))[0]
     assert list(pd.read_csv(out / "runs.csv")["precision"]) == [expected]
     assert f"precision {expected} (--precision auto on cpu" in capsys.readouterr().err
     # an explicit --precision of the same value is the same cell: finished, not retrained
@@ -252,7 +265,6 @@ def test_auto_precision_is_recorded_resolved(tiny_mnist, tmp_path, capsys):
     ("extra", "message"),
     [
         (["--compile", "fast"], "Unknown compile mode 'fast'. Available: default, reduce-overhead"),
-        (["--compile", "default", "--pack", "2"], "--compile applies to unpacked cells"),
     ],
 )
 def test_bad_compile_is_one_line(tiny_mnist, tmp_path, capsys, extra, message):
@@ -288,7 +300,7 @@ def test_the_default_out_is_ignored_by_git_so_a_fresh_clone_trains_and_stays_cle
         "results"
     )
     assert RunSpec(losses=("minimax",)).out == Path(runner.DEFAULT_OUT)
-    assert cli.build_parser().parse_args(["run"]).out == Path(runner.DEFAULT_OUT)
+    assert cli.run_spec(cli.build_parser().parse_args(["run"])).out == Path(runner.DEFAULT_OUT)
     root = Path(__file__).resolve().parents[1]
     if not (root / ".git").exists():
         pytest.skip("not a git checkout")

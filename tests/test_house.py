@@ -95,6 +95,48 @@ def test_the_core_reaches_the_mnist_stack_only_through_plugins():
         assert not mnist, f"{name} imports {mnist}"
 
 
+def called_functions(path: Path) -> set[str]:
+    """The names of the functions ``path`` calls (``f(...)`` and ``module.f(...)``)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Call):
+            func = node.func
+            names.add(func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", ""))
+    return names
+
+
+def test_a_cells_identity_is_worked_out_only_by_the_plan():
+    """One resolved plan: ``ganbench.plan.identified`` gives each cell its config, hash and
+    setup; every other module reads them from the cell (issue: one resolved plan)."""
+    identity = {"cell_config", "cell_hashes", "hashes_of"}
+    callers = {name for name, path in MODULES.items() if called_functions(path) & identity}
+    assert callers <= {"ganbench.plan", "ganbench.identity"}, callers
+    assert "ganbench.plan" in callers
+
+
+def test_hyperparameters_are_resolved_only_by_the_plan():
+    """Each loss's hyperparameters (paper, pair, search draw, command line) are resolved in the
+    plan stage: ``plan`` (a search's draws through ``plan.drawn_cells``) and the dry run it
+    calls, which checks each loss with the values it then hands the plan."""
+    resolvers = {"checked_hyperparams", "sourced_hyperparams", "hyperparams_for"}
+    callers = {name for name, path in MODULES.items() if called_functions(path) & resolvers}
+    assert callers <= {"ganbench.plan", "ganbench.dry_run", "ganbench.defaults"}, callers
+
+
+def test_the_pair_defaults_are_read_only_while_planning():
+    """The pair's recommendations are read by the plan stage (plan, the defaults it applies,
+    the identity it computes) and kept on the plan (``Prepared.pair``); the trainer's public
+    ``train`` reads the thread cap itself, for callers without a plan."""
+    readers = {"pair_defaults", "generator_defaults"}
+    callers = {name for name, path in MODULES.items() if called_functions(path) & readers}
+    assert callers <= {
+        "ganbench.plan",
+        "ganbench.defaults",
+        "ganbench.identity",
+        "ganbench.trainer",
+    }, callers
+
+
 LITE = {"generator": "dcgan-lite"}
 
 

@@ -137,3 +137,47 @@ def test_a_study_file_that_is_not_text_is_one_line(tmp_path, capsys):
     study.write_bytes(b"\xff\xfe\x00steps")
     assert main(["run", "--config", str(study)]) == 2
     assert "is not UTF-8 text" in capsys.readouterr().err
+
+
+def test_committed_search_studies_plan_a_cell_they_committed():
+    """One cell of every committed search study keeps its hash: its first loss's first draw, at
+    its first budget (a halving search's first rung), planned from its study file without
+    training, is a cell of its runs.csv."""
+    import dataclasses
+    from pathlib import Path
+
+    import torch
+
+    from ganbench import registry
+    from ganbench.arguments import build_parser
+    from ganbench.cli import search_spec
+    from ganbench.defaults import generator_defaults, with_defaults
+    from ganbench.halving import rung_budgets
+    from ganbench.losses import Hyperparams
+    from ganbench.plan import Prepared
+    from ganbench.search import draw_cells, draws_eval_every, draws_run_spec
+    from ganbench.spec import Cell
+    from ganbench.study import read_study, with_study
+
+    cpu = torch.device("cpu")
+    root = Path(__file__).resolve().parents[1] / "results"
+    studies = [
+        p
+        for p in sorted(root.glob("*/study.toml"))
+        if "trials" in read_study(p) and (p.parent / "runs.csv").exists()
+    ]
+    assert studies, "no committed search study with cells"
+    for study in studies:
+        argv = ["--config", str(study)]
+        spec = search_spec(with_study("search", build_parser().parse_args(["search", *argv]), argv))
+        run = with_defaults(draws_run_spec(spec), device=cpu)
+        run = dataclasses.replace(run, eval_every=draws_eval_every(spec, run))
+        if spec.scheduler == "halving":
+            first = rung_budgets(int(run.steps), spec.eta, spec.rungs, spec.grace)[0]
+            run = dataclasses.replace(run, steps=first)
+        entry = registry.get_loss(run.losses[0])
+        pair = generator_defaults(run.generator)
+        prep = Prepared(run, cpu, None, [Cell(entry, spec.seed, Hyperparams())], None, None, pair)
+        cell = draw_cells(prep, dataclasses.replace(spec, trials=1))[0]
+        committed = set(pd.read_csv(study.parent / "runs.csv", dtype=str)["config_hash"])
+        assert cell.config_hash in committed, study

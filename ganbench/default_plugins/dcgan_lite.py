@@ -49,8 +49,7 @@ class LiteGenerator(nn.Module):
     ema_decay = 0.999
     reuse_fake = False
     # the logistic objectives get Adam 1e-3, beta1 0.5: DCGAN's Adam (Radford et al. 2016) at the
-    # learning rate the ablation found fastest (non-saturating, 10k-sample FID of G after 3
-    # epochs at batch 64: 5e-4 122, 1e-3 97, G 1e-3 / D 2e-4 105; 2e-4 had 202 after 2 epochs);
+    # learning rate the ablation found fastest (its FIDs, dated, in docs/ablation-lite.md);
     # WGAN keeps its paper's RMSprop 5e-5, clip 0.01, n_critic 5. Keyed by optimiser, so every
     # Adam objective gets it, a plugin's as much as a built-in one (equal terms)
     loss_hyperparams = {"optimizer:adam": LITE_ADAM}

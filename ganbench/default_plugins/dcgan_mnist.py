@@ -96,10 +96,9 @@ class DcganMnistBnGenerator(DcganMnistGenerator):
     """
 
     loss_hyperparams = {"optimizer:adam": DCGAN_ADAM}  # every Adam objective, plugins' too
-    # WGAN with its paper's clipping and RMSprop 5e-5 learns slowly: no digits at 300 steps
-    # (FID 793 over 3 seeds vs 380-420 for the others). One seed's curve (2k-sample FID): 856 at
-    # step 250, 497 at 500, 416 at 750, so 1000 steps (~13 min per cell here). A run with wgan
-    # gets this budget for every cell (runner.default_steps).
+    # WGAN with its paper's clipping and RMSprop 5e-5 learns slowly: no digits at 300 steps, so
+    # 1000 steps (its curve, dated, in docs/findings.md). A run with wgan gets this budget for
+    # every cell (defaults.default_steps).
     loss_steps = {"wgan": WGAN_STEPS}
 
     def __init__(self, init: str = "xavier") -> None:

@@ -80,7 +80,7 @@ __all__ = [
     "resolve_inception_weights",
     "state_sha256",
     "train_classifier",
-    "unknown_backbone_error",
+    "unknown_mnist_backbone",
 ]
 
 BACKBONES: tuple[str, ...] = ("inception", "mnist-classifier")
@@ -101,7 +101,7 @@ class Backbone(Protocol):
         ...
 
 
-def unknown_backbone_error(name: str) -> GanbenchError:
+def unknown_mnist_backbone(name: str) -> GanbenchError:
     """``Unknown backbone 'x'. Did you mean 'y'? Available: inception, mnist-classifier``."""
     return _unknown(name, BACKBONES)
 
@@ -114,6 +114,6 @@ def check_backbone(
     download the weights into torch's hub cache). ``mnist-classifier`` is always available: it is
     trained on first use."""
     if name not in BACKBONES:
-        raise unknown_backbone_error(name)
+        raise unknown_mnist_backbone(name)
     if name == "inception":
         check_inception(inception_weights, log)

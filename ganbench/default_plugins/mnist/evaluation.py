@@ -109,7 +109,7 @@ class ImageEvaluator:
         manifold_metrics: bool = True,
     ) -> None:
         if backbone not in bb.BACKBONES:
-            raise bb.unknown_backbone_error(backbone)
+            raise bb.unknown_mnist_backbone(backbone)
         if fid_samples < 2:
             raise ValueError(f"fid_samples must be at least 2, got {fid_samples}")
         if kid_subsets < 1 or kid_subset_size < 2:

@@ -18,31 +18,21 @@ class Mnist(ImageTensorDataset):
     """MNIST digits, 60k training images (1, 28, 28); evaluated against the 10k test split."""
 
     sample_shape = (1, 28, 28)
-    # The article's pair collapses under the logistic objectives; dcgan-mnist-bn trains (the
-    # ablation in docs/ablation.md); dcgan-lite trains ~6x faster per image at 1/10 the FLOPs
-    # (docs/ablation-lite.md); dcgan-lite-dense, dcgan-lite with a Dense 1024 layer in G and in
-    # D (Lucic et al. 2018's MNIST pair at half the width), reaches FID ~7-14 in its 3000 steps
-    # where dcgan-lite reaches ~96; dcgan-lite-dense-ttur, the same pair with D's Adam at 2e-4
-    # (G's at 1e-3) for 2400 steps, lets minimax train on it without collapsing (feature
-    # matching stays slow on both), and is the default. 300 steps: the budget of pairs that
-    # declare none of their own (the lite pairs declare theirs).
+    # The default pair and the named budgets, and why (each choice's measurements, with their
+    # dates and commands, are in docs/ablation.md, docs/ablation-lite.md and docs/findings.md):
+    # dcgan-lite-dense-ttur (dcgan-lite with a Dense 1024 layer in G and D, D's Adam at 2e-4) is
+    # the default; 300 steps is the budget of pairs that declare none of their own (the lite
+    # pairs declare theirs).
     default_model = "dcgan-lite-dense-ttur"
     default_steps = 300
-    # --budget long: the Lucic et al. 2018 MNIST pair (dcgan-lite-lucic: dcgan-lite-dense at twice
-    # the width, 2.6x its FLOPs per step) for 5 epochs (4688 steps at batch 64); its probe
-    # (4680 steps) scored FID 10.9 (G) / 4.4 (EMA-G) against a floor of 3.6 (docs/ablation-lite.md)
+    # --budget long: the Lucic et al. 2018 MNIST pair (dcgan-lite-lucic) for 5 epochs
     budgets = MappingProxyType(
         {"long": MappingProxyType({"generator": "dcgan-lite-lucic", "epochs": 5})}
     )
-    # bf16 autocast gave the fp32 FIDs within seed noise (3 seeds each of non-saturating and
-    # wgan at their default budgets; README "Performance", results/bf16-validation) at 1.5x speed
+    # bf16 autocast is validated (the fp32 FIDs within seed noise, and faster) on dcgan-mnist-bn
+    # only: results/bf16-validation; on the lite pairs it was not (results/bf16-validation-lite,
+    # -ttur; README "Performance"), so they train in fp32
     cpu_precision = "bf16"
-    # bf16 on dcgan-mnist-bn only. On dcgan-lite bf16 also gave the fp32 FIDs within seed noise
-    # (results/bf16-validation-lite), but it is only 1.13x faster there (1.57x on dcgan-mnist-bn)
-    # and bf16 WGAN came out a little worse in 5 of 6 seed pairs over both validations: for 13%,
-    # the default comparison stays fp32. On dcgan-lite-dense-ttur (the default since) bf16 is
-    # 1.3-1.45x faster but its EMA-G FID was worse in all 6 seed pairs (results/bf16-validation-
-    # ttur): not validated, fp32. The other pairs are not validated either: fp32
     cpu_precision_pairs = ("dcgan-mnist-bn",)
     backbones = BACKBONES  # FID/IS on the mnist-classifier (default) or InceptionV3
 
