@@ -8,6 +8,8 @@ in the slow test at the end.
 """
 
 import math
+import os
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -23,6 +25,8 @@ from ganbench.default_plugins.mnist.stacked import (
     mode_ids,
     stack_digits,
 )
+
+REAL_CACHE = os.environ.get("GANBENCH_CACHE") or str(Path.home() / ".cache" / "ganbench")
 
 
 class TemplateClassifier:
@@ -168,9 +172,10 @@ def test_mode_samples_is_refused_where_there_are_no_modes(tiny_mnist, tmp_path, 
 
 
 @pytest.mark.slow
-def test_real_stacked_mnist_with_the_real_classifier():
+def test_real_stacked_mnist_with_the_real_classifier(monkeypatch):
     """The floor of real MNIST under ganbench's classifier: ~1000 modes, KL ~0.02, and uniform
     noise is almost never three confident digits."""
+    monkeypatch.setenv("GANBENCH_CACHE", REAL_CACHE)  # MNIST and its classifier, as elsewhere
     dataset = registry.get_dataset("stacked-mnist").factory()
     dataset.load()
     from ganbench.datasets import EvalOptions
