@@ -3,6 +3,7 @@ each, so a plugin's mistake is one line naming the plugin, not a traceback in th
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -11,6 +12,7 @@ from ganbench import registry
 from ganbench.datasets import Dataset
 from ganbench.defaults import checked_hyperparams
 from ganbench.errors import GanbenchError, first_line, message_of
+from ganbench.generator_files import state_bytes
 from ganbench.losses import Hyperparams
 from ganbench.spec import RunSpec
 from ganbench.testing import check_loss_steps
@@ -30,14 +32,21 @@ def built(entry: registry.Entry) -> Any:
         ) from None
 
 
-def dry_run(
-    spec: RunSpec, dataset: Dataset, losses: dict[str, registry.Entry]
-) -> dict[str, tuple[Hyperparams, dict[str, str]]]:
+@dataclass(frozen=True)
+class DryRun:
+    """What the dry run resolved for the plan: each loss's hyperparameters and their sources,
+    and the bytes of one generator's state (what each kept generator file holds)."""
+
+    hyperparams: dict[str, tuple[Hyperparams, dict[str, str]]]
+    generator_bytes: int
+
+
+def dry_run(spec: RunSpec, dataset: Dataset, losses: dict[str, registry.Entry]) -> DryRun:
     """Before any training: G's output fits D and the dataset (one tiny forward pass), and each
     loss's D and G steps pass the conformance kit's checks on a tiny real batch
     (:func:`ganbench.testing.check_loss_steps`) with the hyperparameters it will train with;
     any failure is one line naming the plugin. Returns those hyperparameters and their sources,
-    per loss name: the plan's, resolved here once."""
+    per loss name (the plan's, resolved here once), and the size of G's state."""
     G, D = dry_forward(spec, dataset)
     batch = dataset.sampler(DRY_BATCH, torch.Generator().manual_seed(0), torch.device("cpu"))()
     real = from_unit(batch, G.output_range)
@@ -55,7 +64,7 @@ def dry_run(
                 f"{first_line(exc)} (found by a dry step before training; "
                 "ganbench.testing.check_loss runs every check)"
             ) from None
-    return resolved
+    return DryRun(resolved, state_bytes(G))
 
 
 def dry_forward(spec: RunSpec, dataset: Dataset) -> tuple[torch.nn.Module, torch.nn.Module]:

@@ -46,6 +46,7 @@ class Prepared:
     curve_evaluator: Evaluator | None
     pair: PairDefaults  # what the generator's class recommends for its pair, read once
     precision_reason: str = ""  # why --precision auto chose spec.precision ("": it was asked)
+    generator_bytes: int = 0  # one generator's state, from the dry run (0 in a worker)
 
 
 def prepare(spec: RunSpec, check: bool = True) -> Prepared:
@@ -66,6 +67,7 @@ def prepare(spec: RunSpec, check: bool = True) -> Prepared:
     spec = dataclasses.replace(spec, data_id=str(getattr(dataset, "data_id", "") or ""))
     losses = {name: registry.get_loss(name) for name in spec.losses}  # each name looked up once
     cells: list[Cell] = []  # a worker's: the driver's cells reach it with their identity
+    generator_bytes = 0
     if check:
         if spec.batch_size > len(dataset):
             raise GanbenchError(
@@ -74,7 +76,8 @@ def prepare(spec: RunSpec, check: bool = True) -> Prepared:
             )
         # first: it names a plugin whose factory raises; it resolves each loss's
         # hyperparameters (loss, pair, command line), once
-        hps = dry_run(spec, dataset, losses)
+        dry = dry_run(spec, dataset, losses)
+        hps, generator_bytes = dry.hyperparams, dry.generator_bytes
         check_loss_params(spec, {n: declared_extras(e) for n, e in losses.items()})
         cells = [Cell(losses[n], seed, *hps[n]) for n in spec.losses for seed in spec.seeds]
         cells = identified(cells, spec, device)
@@ -95,7 +98,9 @@ def prepare(spec: RunSpec, check: bool = True) -> Prepared:
             )
     pair = generator_defaults(spec.generator)
     why = auto_precision(dataset, device, spec.generator)[1] if asked_precision == "auto" else ""
-    return Prepared(spec, device, dataset, cells, evaluator, curve_evaluator, pair, why)
+    return Prepared(
+        spec, device, dataset, cells, evaluator, curve_evaluator, pair, why, generator_bytes
+    )
 
 
 def identified(cells: Iterable[Cell], spec: RunSpec, device: torch.device) -> list[Cell]:

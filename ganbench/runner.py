@@ -26,7 +26,7 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from ganbench import generator_files, launchers, registry
+from ganbench import generator_files, launchers
 from ganbench import results as R
 from ganbench.datasets import metric_names
 from ganbench.defaults import named_budget
@@ -89,7 +89,7 @@ def plan_notes(asked: RunSpec, prep: Prepared) -> list[str]:
             "--precision fp32 or bf16 to choose)"
         )
     if spec.keep_generators:
-        notes.append(generators_note(spec))
+        notes.append(generators_note(spec, prep.generator_bytes))
     notes += days_warnings(int(spec.steps) * len(prep.cells), spec.eval.fid_samples)
     return notes
 
@@ -111,11 +111,11 @@ def reference_table(prep: Prepared) -> pd.DataFrame | None:
     )
 
 
-def generators_note(spec: RunSpec) -> str:
-    """The line that says how much disk each cell's kept generators take."""
-    G = registry.get_generator(spec.generator).factory()
+def generators_note(spec: RunSpec, generator_bytes: int) -> str:
+    """The line that says how much disk each cell's kept generators take (``generator_bytes``:
+    one generator's state, measured by the plan's dry run)."""
     n = 2 if spec.ema_decay else 1
-    size = n * generator_files.state_bytes(G)
+    size = n * generator_bytes
     what = "G and EMA-G" if n == 2 else "G"
     return (
         f"each cell keeps its {what} in {spec.out / generator_files.DIRECTORY}/: "
