@@ -9,6 +9,10 @@ from pathlib import Path
 # committed studies live in results/<study>/, each with its command. Defined here, where the
 # parser (which must stay light: no torch) and ganbench.spec both read it.
 DEFAULT_OUT = "ganbench-out"
+# where each loss's hyperparameters start (--defaults; RunSpec.defaults): the pair's per-loss
+# settings over the loss's paper's ("pair"), those and then the committed study's best
+# ("tuned"), or the paper's alone ("paper")
+DEFAULTS = ("pair", "tuned", "paper")
 
 
 def key_value(text: str) -> tuple[str, float]:
@@ -182,6 +186,14 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
     )
     run.add_argument("--data-dir", type=Path, help="directory with the four MNIST IDX files")
     run.add_argument("--init", help="re-initialise both models: xavier, he or normal (N(0, 0.02))")
+    run.add_argument(
+        "--defaults",
+        choices=DEFAULTS,
+        help="where each loss's hyperparameters start: pair (default: the model pair's per-loss "
+        "settings over the loss's paper's), tuned (those, then the best settings of the "
+        "committed equal-tuning study where the pair has them, counting --steps in its unit; "
+        "losses it did not tune are marked untuned), paper (each loss's paper's settings alone)",
+    )
     hp = run.add_argument_group("hyperparameter overrides (default: each loss's paper defaults)")
     hp.add_argument("--optimizer", help="adam, rmsprop or sgd, for both models")
     hp.add_argument("--optimizer-g")

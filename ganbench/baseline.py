@@ -51,6 +51,8 @@ def protocol(prep: Prepared, search: Any, budgets: list[int] | None) -> dict[str
         "ema_decay": spec.ema_decay,
         "reuse_fake": bool(spec.reuse_fake),
         "init": spec.init,
+        # only where not the pair's, so the protocols of searches from before --defaults match
+        **({"defaults": spec.defaults} if spec.defaults not in (None, "pair") else {}),
         "overrides": json.loads(json.dumps(spec.overrides, sort_keys=True, default=str)),
         "fid_samples": spec.eval.fid_samples,
         "backbone": spec.eval.backbone,

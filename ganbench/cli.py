@@ -105,6 +105,7 @@ def run_spec(args: argparse.Namespace) -> RunSpec:
             out=args.out,
             data_dir=args.data_dir,
             init=args.init,
+            defaults=args.defaults,
             keep_generators=args.keep_generators,
             keep_checkpoints=args.keep_checkpoints,
             log_every=args.log_every,

@@ -68,6 +68,12 @@ def with_defaults(
     if eval_every is None:
         eval_every = auto_eval_every(steps, spec.log_every) if spec.eval.fid_samples else 0
     threads = spec.threads if spec.threads is not None else default_threads(spec.launch)
+    defaults = spec.defaults or "pair"
+    step_unit = spec.step_unit
+    if step_unit is None and defaults == "tuned" and pair.tuned_by:
+        # the tuned settings were found at a budget counted in this unit (n_critic trades G
+        # updates for D updates there): counting --steps otherwise would change their budget
+        step_unit = pair.tuned_step_unit or None
     precision = spec.precision
     if precision == "auto":
         if device is None:
@@ -84,8 +90,9 @@ def with_defaults(
         ema_decay=ema_decay,
         reuse_fake=reuse_fake,
         eval_every=eval_every,
-        step_unit=spec.step_unit or "generator",
+        step_unit=step_unit or "generator",
         threads=threads,
+        defaults=defaults,
     )
 
 
@@ -186,9 +193,38 @@ HP_FIELDS = ("optimizer_g", "optimizer_d", "lr_g", "lr_d", "beta1", "beta2", "n_
 def hyperparams_for(
     loss: registry.Entry, generator: type | torch.nn.Module, spec: RunSpec
 ) -> Hyperparams:
-    """The loss's paper defaults, then the model pair's defaults for it, then the CLI's
-    (:func:`sourced_hyperparams` says which value came from where)."""
+    """The loss's paper defaults, then the model pair's defaults for it (and the tuned ones under
+    ``--defaults tuned``), then the CLI's (:func:`sourced_hyperparams` says which value came from
+    where)."""
     return sourced_hyperparams(loss, generator, spec)[0]
+
+
+def tuned_source(pair: PairDefaults) -> str:
+    """The ``hp_sources`` label of a value ``--defaults tuned`` took from ``pair``'s study."""
+    return f"study {pair.tuned_by}"
+
+
+def untuned(loss: str, generator: type | torch.nn.Module | str, spec: RunSpec) -> bool:
+    """Whether ``loss`` runs with its own defaults in a run that asked for tuned ones: its pair
+    has a tuning study that did not tune it (a new plugin's loss). A pair without a study tunes
+    no loss, so none of its losses is singled out."""
+    if spec.defaults != "tuned":
+        return False
+    if isinstance(generator, str):
+        pair = generator_defaults(generator)
+    else:
+        pair = pair_defaults(generator)
+    return bool(pair.tuned_by) and loss not in pair.tuned_hyperparams
+
+
+def tune_command(loss: str, generator: str, spec: RunSpec) -> str:
+    """The one-line note for an untuned loss: the command that tunes it on the study's terms."""
+    study = generator_defaults(generator).tuned_by
+    return (
+        f"{loss}: not tuned by {study} on {generator}, so it runs with its own defaults; tune it "
+        f"on the same terms: `ganbench search --config {study}/study.toml --loss {loss} "
+        f"--baseline {study} --out {loss}-vs-study`"
+    )
 
 
 def sourced_hyperparams(
@@ -198,9 +234,11 @@ def sourced_hyperparams(
     drawn: Mapping[str, Any] | None = None,
 ) -> tuple[Hyperparams, dict[str, str]]:
     """A loss's hyperparameters on a pair, and where each came from: ``loss`` (its paper's
-    defaults), ``pair`` (the pair's ``loss_hyperparams``, :func:`pair_layers`), ``search`` (a
-    draw of ``ganbench search``, ``drawn``) or ``command line`` (``spec.overrides``), each
-    layer over the one before.
+    defaults), ``pair`` (the pair's ``loss_hyperparams``, :func:`pair_layers`; not under
+    ``--defaults paper``), ``study <folder>`` (under ``--defaults tuned``: the best setting the
+    pair's committed study found for this loss, :func:`tuned_source`), ``search`` (a draw of
+    ``ganbench search``, ``drawn``) or ``command line`` (``spec.overrides``), each layer over
+    the one before.
 
     ``--loss-param`` keys reach only the losses that declare them (in their defaults' extras):
     ``--loss wgan --loss minimax --loss-param clip=0.02`` changes WGAN's clip, and minimax, which
@@ -208,7 +246,12 @@ def sourced_hyperparams(
     run declares)."""
     hp = model_class(loss.factory).defaults
     sources = {key: "loss" for key in (*HP_FIELDS, *dict(hp.extras))}
-    layers = [(values, "pair") for values in pair_layers(loss, generator)]
+    layers: list[tuple[Mapping[str, Any], str]] = []
+    if spec.defaults != "paper":
+        layers += [(values, "pair") for values in pair_layers(loss, generator)]
+    pair = pair_defaults(generator)
+    if spec.defaults == "tuned" and loss.name in pair.tuned_hyperparams:
+        layers.append((pair.tuned_hyperparams[loss.name], tuned_source(pair)))
     layers += [(drawn or {}, "search"), (spec.overrides, "command line")]
     for values, source in layers:
         values = dict(values)

@@ -15,7 +15,7 @@ import torch
 
 from ganbench import __version__, registry
 from ganbench.datasets import EvalOptions
-from ganbench.defaults import cell_threads, generator_defaults
+from ganbench.defaults import cell_threads, generator_defaults, untuned
 from ganbench.spec import UNHASHED_THREADS, Cell, RunSpec
 
 # the recipe of config_hash: bump it when a change to cell_config changes hashes, so that a
@@ -153,6 +153,10 @@ def base_row(cell: Cell, spec: RunSpec, device: torch.device) -> dict[str, Any]:
         "beta2": hp.beta2,
         "loss_params": json.dumps(dict(hp.extras), sort_keys=True),
         "hp_sources": json.dumps(dict(cell.sources), sort_keys=True),
+        # --defaults: where the hyperparameters started; untuned: tuned ones were asked for and
+        # the pair's study did not tune this loss (a new plugin's), so it runs with its own
+        "defaults": spec.defaults or "pair",
+        "untuned": untuned(cell.loss.name, spec.generator, spec),
         **cell.tags,
         "precision": spec.precision,
         "ema_decay": spec.ema_decay,

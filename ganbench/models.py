@@ -54,7 +54,9 @@ class PairDefaults:
     setup a run without those options gets; ``init``: the initialisation its constructor
     applies (recorded in rows); ``cpu_threads``: torch threads to train it with on a CPU;
     ``search_space``: ranges ``ganbench search`` draws from on this pair, each within the
-    shared one (a pair may narrow the space, the same for every loss).
+    shared one (a pair may narrow the space, the same for every loss); ``tuned_hyperparams``,
+    ``tuned_by``, ``tuned_step_unit``: what ``--defaults tuned`` gives each loss the study
+    ``tuned_by`` tuned on this pair, and the budget unit it tuned them at.
     """
 
     loss_hyperparams: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -67,6 +69,11 @@ class PairDefaults:
     cpu_threads: int | None = None
     # ``ganbench search``: narrower ranges on this pair (ganbench.search_space), for every loss
     search_space: Mapping[str, Any] = field(default_factory=dict)
+    # ``--defaults tuned``: per-loss settings a committed search study found best on this pair,
+    # that study (its folder, named in every row's hp_sources) and the unit its budget counted
+    tuned_hyperparams: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    tuned_by: str = ""
+    tuned_step_unit: str = ""
 
 
 def model_class(factory: Callable[[], Any]) -> type:

@@ -29,7 +29,7 @@ import pandas as pd
 from ganbench import generator_files, launchers
 from ganbench import results as R
 from ganbench.datasets import metric_names
-from ganbench.defaults import named_budget
+from ganbench.defaults import named_budget, tune_command, untuned
 from ganbench.plan import Prepared, prepare
 from ganbench.spec import DEFAULT_OUT, LaunchOptions, RunSpec
 from ganbench.tables import REFERENCE_LOSS, Tables, latest_attempts, write_tables
@@ -88,6 +88,16 @@ def plan_notes(asked: RunSpec, prep: Prepared) -> list[str]:
             f"precision {spec.precision} (--precision auto on {prep.device.type}: {why}; "
             "--precision fp32 or bf16 to choose)"
         )
+    if spec.defaults == "tuned" and prep.pair.tuned_by:
+        notes.append(
+            f"--defaults tuned: each loss starts from the best settings {prep.pair.tuned_by} "
+            f"found on {spec.generator}, --steps counted in {spec.step_unit} steps"
+        )
+    notes += [
+        tune_command(n, spec.generator, spec)
+        for n in spec.losses
+        if untuned(n, spec.generator, spec)
+    ]
     if spec.keep_generators:
         notes.append(generators_note(spec, prep.generator_bytes))
     notes += days_warnings(int(spec.steps) * len(prep.cells), spec.eval.fid_samples)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ganbench.arguments import DEFAULT_OUT
+from ganbench.arguments import DEFAULT_OUT, DEFAULTS  # noqa: F401 (DEFAULTS: spec's vocabulary)
 from ganbench.datasets import EvalOptions
 from ganbench.losses import Hyperparams
 from ganbench.registry import Entry
@@ -71,6 +71,8 @@ class RunSpec:
     out: Path = Path(DEFAULT_OUT)
     data_dir: Path | None = None
     init: str | None = None
+    # where each loss's hyperparameters start, one of DEFAULTS; filled: "pair" where not given
+    defaults: str | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
     eval: EvalOptions = EvalOptions()
     log_every: int = 10

@@ -104,6 +104,7 @@ NOT_METRICS = frozenset(
         "ema_decay",
         "kid_subsets",
         "kid_subset_size",
+        "untuned",  # a flag (summary: any seed of the arm), not a measurement
         # text columns that read as numbers when every row leaves them empty
         "error",
         "compile",
@@ -113,23 +114,10 @@ NOT_METRICS = frozenset(
     }
 )
 
-COMPARISON_COLUMNS = [
-    "loss_a",
-    "loss_b",
-    "setup_a",
-    "setup_b",
-    "n_a",
-    "n_b",
-    "fid_mean_a",
-    "fid_mean_b",
-    "fid_diff",
-    "fid_diff_ci_low",
-    "fid_diff_ci_high",
-    "u_statistic",
-    "p_value",
-    "p_holm",
-    "significant",
-]
+COMPARISON_COLUMNS = (
+    "loss_a loss_b setup_a setup_b n_a n_b fid_mean_a fid_mean_b fid_diff fid_diff_ci_low "
+    "fid_diff_ci_high u_statistic p_value p_holm significant"
+).split()
 
 
 @dataclass(frozen=True)
@@ -281,6 +269,8 @@ def summarize(
         row["seeds"] = " ".join(str(s) for s in sorted(group["seed"].unique()))
         for m in metrics:
             row.update(_describe(ok[m], m, full=m in FULL_STATS))
+        if "untuned" in group:
+            row["untuned"] = bool(group["untuned"].astype(str).str.lower().eq("true").any())
         for flag in IMPROVING:
             if flag in ok:
                 row[f"n_{flag}"] = int(ok[flag].astype(str).str.lower().eq("true").sum())

@@ -17,7 +17,7 @@ from ganbench.devices import cell_device
 from ganbench.errors import EnvironmentFailure, GanbenchError
 from ganbench.losses import OPTIMIZERS
 from ganbench.models import INIT_SCHEMES
-from ganbench.spec import LAUNCHERS, MAX_SEED, STEP_UNITS, LaunchOptions, RunSpec
+from ganbench.spec import DEFAULTS, LAUNCHERS, MAX_SEED, STEP_UNITS, LaunchOptions, RunSpec
 from ganbench.trainer import COMPILE_MODES, PRECISIONS
 
 RAY_MISSING = '--launcher ray needs Ray: pip install "ganbench[ray]"'
@@ -59,6 +59,10 @@ def validate(spec: RunSpec, dataset: Dataset | None = None) -> None:
     if spec.step_unit not in STEP_UNITS:
         raise GanbenchError(
             f"Unknown --step-unit {spec.step_unit!r}. Available: {', '.join(STEP_UNITS)}"
+        )
+    if spec.defaults not in DEFAULTS:
+        raise GanbenchError(
+            f"Unknown --defaults {spec.defaults!r}. Available: {', '.join(DEFAULTS)}"
         )
     threads = spec.threads
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:

@@ -106,6 +106,9 @@ def _interval(frame: pd.DataFrame, low: str, high: str) -> pd.Series:
 def summary_view(summary: pd.DataFrame) -> pd.DataFrame:
     """The summary as people read it: chosen columns, headings, formatted cells (strings)."""
     frame = summary.copy()
+    if "untuned" in frame:  # --defaults tuned, and the pair's study did not tune this loss
+        marked = frame["untuned"].astype(str).str.lower().eq("true")
+        frame["loss"] = frame["loss"].astype(str).where(~marked, frame["loss"] + " (untuned)")
     frame["fid_ci"] = _interval(frame, "fid_ci_low", "fid_ci_high")
     if "fid_mean" not in summary:
         frame = frame.drop(columns="fid_ci")

@@ -1,0 +1,32 @@
+"""What ``--defaults tuned`` gives each loss on the MNIST default pair (dcgan-lite-dense-ttur):
+the best setting the committed equal-tuning study (:data:`STUDY`; its study.toml says the
+protocol: 27 draws per loss from the shared space through successive halving at 2400
+discriminator steps, the best on 5 new seeds) found for it.
+
+Copied, value for value, from the study's runs.csv (its rows of ``search_phase`` "best"), so a
+run never reads ``results/``; tests/test_tuned_defaults.py checks that every entry equals the
+study's and that every loss the study has finished is here. The study is still running: a loss
+it has not finished is absent and runs with its own defaults, marked untuned.
+"""
+
+from __future__ import annotations
+
+STUDY = "results/equal-tuning-mnist"
+STEP_UNIT = "discriminator"  # the study counted its budget in D steps (n_critic trades G steps)
+
+# loss -> its best draw's values (trial 10 for non-saturating)
+BEST: dict[str, dict] = {
+    "non-saturating": {
+        "optimizer_g": "rmsprop",
+        "optimizer_d": "rmsprop",
+        "lr_g": 0.000562994152621968,
+        "lr_d": 0.000974814685013543,
+        "beta1": 0.04740747760512931,
+        "beta2": 0.9288472654520709,
+        "n_critic": 1,
+        "extras": {},
+    },
+}
+
+# the class attributes of the tuned pair (ganbench.models.PairDefaults)
+TUNED_SETUP = {"tuned_hyperparams": BEST, "tuned_by": STUDY, "tuned_step_unit": STEP_UNIT}
