@@ -163,6 +163,21 @@ def test_a_stacked_mnist_run_prints_modes_kl_and_fidelity_with_a_colour_grid(
     assert Image.open(grid).mode == "RGB"
 
 
+def test_a_stacked_mnist_search_ranks_by_mode_kl_without_being_told(tiny_mnist, tmp_path, capsys):
+    out = tmp_path / "search"
+    args = ["search", "--dataset", "stacked-mnist", "--data-dir", str(tiny_mnist)]
+    args += ["--out", str(out), "--loss", "non-saturating", "--generator", "metz-small-d"]
+    args += ["--trials", "2", "--seeds-best", "1", "--steps", "4", "--batch-size", "16"]
+    args += ["--mode-samples", "200", "--fid-samples", "100"]
+    assert main(args) == 0
+    search = pd.read_csv(out / "search.csv")
+    assert "mode_kl" in search and "fid" not in search and len(search) == 2
+    picked = search[search["best"]]
+    assert len(picked) == 1 and picked["mode_kl"].iloc[0] == search["mode_kl"].min()
+    runs = pd.read_csv(out / "runs.csv")
+    assert list(runs[runs["search_phase"] == "best"]["trial"]) == list(picked["trial"])
+
+
 def test_mode_samples_is_refused_where_there_are_no_modes(tiny_mnist, tmp_path, capsys):
     args = ["run", "--data-dir", str(tiny_mnist), "--out", str(tmp_path / "o"), "--loss"]
     assert main([*args, "minimax", "--mode-samples", "100"]) == 2
