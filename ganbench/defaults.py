@@ -204,26 +204,23 @@ def tuned_source(pair: PairDefaults) -> str:
     return f"study {pair.tuned_by}"
 
 
-def untuned(loss: str, generator: type | torch.nn.Module | str, spec: RunSpec) -> bool:
-    """Whether ``loss`` runs with its own defaults in a run that asked for tuned ones: its pair
-    has a tuning study that did not tune it (a new plugin's loss). A pair without a study tunes
-    no loss, so none of its losses is singled out."""
-    if spec.defaults != "tuned":
+def untuned(sources: Mapping[str, str], generator: str, spec: RunSpec) -> bool:
+    """Whether a cell whose values came from ``sources`` (:func:`sourced_hyperparams`) runs
+    untuned in a run that asked for tuned defaults: its pair has a tuning study, and none of its
+    values came from that study or a search (a new plugin's loss, or one the study has not
+    reached: it trains with the pair's defaults). A pair without a study singles out no loss."""
+    if spec.defaults != "tuned" or not generator_defaults(generator).tuned_by:
         return False
-    if isinstance(generator, str):
-        pair = generator_defaults(generator)
-    else:
-        pair = pair_defaults(generator)
-    return bool(pair.tuned_by) and loss not in pair.tuned_hyperparams
+    return not any(s == "search" or s.startswith("study ") for s in sources.values())
 
 
 def tune_command(loss: str, generator: str, spec: RunSpec) -> str:
     """The one-line note for an untuned loss: the command that tunes it on the study's terms."""
     study = generator_defaults(generator).tuned_by
     return (
-        f"{loss}: not tuned by {study} on {generator}, so it runs with its own defaults; tune it "
-        f"on the same terms: `ganbench search --config {study}/study.toml --loss {loss} "
-        f"--baseline {study} --out {loss}-vs-study`"
+        f"{loss}: not tuned by {study} on {generator}, so it trains with the pair's defaults; "
+        f"tune it on the same terms (in a checkout of the repository): `ganbench search --config "
+        f"{study}/study.toml --loss {loss} --baseline {study} --out {loss}-vs-study`"
     )
 
 

@@ -49,6 +49,9 @@ def cell_config(cell: Cell, spec: RunSpec, device: torch.device) -> dict[str, An
         # only where set, so the hashes of cells from before these options stay as they were
         **({"ema_decay": spec.ema_decay} if spec.ema_decay else {}),
         **({"reuse_fake": True} if spec.reuse_fake else {}),
+        # where its hyperparameters started, where not the pair's (so the hashes of cells from
+        # before --defaults stay as they were; a tuned run's rows never stand in for a pair run's)
+        **({"defaults": spec.defaults} if spec.defaults not in (None, "pair") else {}),
         **hashed_threads(spec, device),
         # what the data is, where it can vary: the files of --data-dir, a plugin dataset's version
         **({"data": spec.data_id} if spec.data_dir is not None and spec.data_id else {}),
@@ -156,7 +159,7 @@ def base_row(cell: Cell, spec: RunSpec, device: torch.device) -> dict[str, Any]:
         # --defaults: where the hyperparameters started; untuned: tuned ones were asked for and
         # the pair's study did not tune this loss (a new plugin's), so it runs with its own
         "defaults": spec.defaults or "pair",
-        "untuned": untuned(cell.loss.name, spec.generator, spec),
+        "untuned": untuned(cell.sources, spec.generator, spec),
         **cell.tags,
         "precision": spec.precision,
         "ema_decay": spec.ema_decay,

@@ -65,9 +65,11 @@ def run(spec: RunSpec, log: Callable[[str], None] | None = None) -> Tables:
     )
 
 
-def plan_notes(asked: RunSpec, prep: Prepared) -> list[str]:
+def plan_notes(asked: RunSpec, prep: Prepared, searching: bool = False) -> list[str]:
     """What the plan chose where ``asked`` said nothing, for the log: a budget raised for an
-    objective that needs more steps, the precision ``auto`` picked, the kept generators' size."""
+    objective that needs more steps, the precision ``auto`` picked, where tuned defaults came
+    from (and which losses they left untuned: not in a search, which tunes them), the kept
+    generators' size."""
     spec, notes = prep.spec, []
     base = prep.pair.default_steps or prep.dataset.default_steps
     budget = named_budget(prep.dataset, asked.budget, asked.dataset)
@@ -75,11 +77,12 @@ def plan_notes(asked: RunSpec, prep: Prepared) -> list[str]:
         own_length = asked.steps is None and asked.epochs is None and "epochs" in budget
         notes.append(
             f"budget {asked.budget}: {spec.generator}, batch {spec.batch_size}, {spec.steps} "
-            "generator steps per cell" + (f" ({budget['epochs']:g} epochs)" if own_length else "")
+            f"{spec.step_unit} steps per cell"
+            + (f" ({budget['epochs']:g} epochs)" if own_length else "")
         )
     elif asked.steps is None and asked.epochs is None and spec.steps != base:
         notes.append(
-            f"{spec.steps} generator steps for every cell (an objective of this run needs"
+            f"{spec.steps} {spec.step_unit} steps for every cell (an objective of this run needs"
             f" them on {spec.generator}, whose default is {base}; --steps N to change)"
         )
     if prep.precision_reason:
@@ -88,20 +91,34 @@ def plan_notes(asked: RunSpec, prep: Prepared) -> list[str]:
             f"precision {spec.precision} (--precision auto on {prep.device.type}: {why}; "
             "--precision fp32 or bf16 to choose)"
         )
-    if spec.defaults == "tuned" and prep.pair.tuned_by:
-        notes.append(
-            f"--defaults tuned: each loss starts from the best settings {prep.pair.tuned_by} "
-            f"found on {spec.generator}, --steps counted in {spec.step_unit} steps"
-        )
-    notes += [
-        tune_command(n, spec.generator, spec)
-        for n in spec.losses
-        if untuned(n, spec.generator, spec)
-    ]
+    if spec.defaults == "tuned":
+        notes += tuned_notes(spec, prep, searching)
     if spec.keep_generators:
         notes.append(generators_note(spec, prep.generator_bytes))
     notes += days_warnings(int(spec.steps) * len(prep.cells), spec.eval.fid_samples)
     return notes
+
+
+def tuned_notes(spec: RunSpec, prep: Prepared, searching: bool) -> list[str]:
+    """``--defaults tuned``: the study the settings came from, or that the pair has none; and,
+    outside a search, the command that tunes each loss the study did not tune."""
+    study = prep.pair.tuned_by
+    if not study:
+        return [f"--defaults tuned: {spec.generator} has no tuning study, so it is --defaults pair"]
+    notes = [
+        f"--defaults tuned: each loss starts from the best settings {study} found on "
+        f"{spec.generator}, --steps counted in {spec.step_unit} steps"
+    ]
+    if searching:
+        return notes
+    sources = {}  # each loss's first cell's (every cell of a loss has the same)
+    for cell in prep.cells:
+        sources.setdefault(cell.loss.name, cell.sources)
+    return notes + [
+        tune_command(name, spec.generator, spec)
+        for name, where in sources.items()
+        if untuned(where, spec.generator, spec)
+    ]
 
 
 def reference_table(prep: Prepared) -> pd.DataFrame | None:

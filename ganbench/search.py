@@ -97,7 +97,7 @@ def search(spec: SearchSpec, log: Callable[[str], None] | None = None) -> Search
     if draws_eval_every(spec, prep.spec) != prep.spec.eval_every:
         every = draws_eval_every(spec, prep.spec)
         prep = replan(prep, spec=dataclasses.replace(prep.spec, eval_every=every))
-    for line in plan_notes(spec.run, prep):
+    for line in plan_notes(spec.run, prep, searching=True):
         log(line)
     log(
         f"search: {spec.trials} draws per loss ({', '.join(prep.spec.losses)}), best by "

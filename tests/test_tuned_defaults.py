@@ -6,7 +6,6 @@ import math
 from pathlib import Path
 
 import pandas as pd
-import pytest
 import torch
 
 from ganbench import registry
@@ -101,13 +100,15 @@ def test_pair_and_paper_defaults_leave_the_study_out():
     assert paper_hp != pair_hp  # the default pair's TTUR learning rates are the pair's
 
 
-def test_a_loss_the_study_did_not_tune_runs_its_own_defaults_marked_untuned():
-    spec = RunSpec(losses=("my-new-loss",), generator=PAIR, defaults="tuned")
-    assert untuned("my-new-loss", PAIR, spec)
-    assert not untuned(next(iter(equal_tuning.BEST)), PAIR, spec)
-    assert not untuned("my-new-loss", PAIR, RunSpec(losses=("x",), generator=PAIR))
+def test_a_cell_is_untuned_when_no_value_came_from_the_study_or_a_search():
+    tuned = RunSpec(losses=("x",), generator=PAIR, defaults="tuned")
+    own = {"lr_g": "pair", "lr_d": "pair", "n_critic": "loss"}
+    assert untuned(own, PAIR, tuned)
+    assert not untuned({**own, "lr_g": STUDY_SOURCE}, PAIR, tuned)
+    assert not untuned({**own, "lr_g": "search"}, PAIR, tuned)  # a search tunes it
+    assert not untuned(own, PAIR, RunSpec(losses=("x",), generator=PAIR))  # pair defaults
     # a pair without a study singles out no loss
-    assert not untuned("my-new-loss", "dcgan-lite", RunSpec(losses=("x",), defaults="tuned"))
+    assert not untuned(own, "dcgan-lite", RunSpec(losses=("x",), defaults="tuned"))
 
 
 def test_tuned_defaults_count_steps_in_the_studys_unit_unless_told():
@@ -123,25 +124,29 @@ def test_tuned_defaults_count_steps_in_the_studys_unit_unless_told():
 FAST = ["--steps", "4", "--batch-size", "16", "--fid-samples", "0", "--log-every", "2"]
 
 
-@pytest.mark.skipif(
-    "wgan" in equal_tuning.BEST, reason="wgan is tuned now: this test needs an untuned loss"
-)
-def test_a_tuned_run_says_where_each_setting_came_from(tiny_mnist, tmp_path, capsys):
+def test_a_tuned_run_says_where_each_setting_came_from(tiny_mnist, tmp_path, capsys, add_plugin):
+    from ganbench.default_plugins.losses import NonSaturating
+
+    add_plugin("register_losses", "my-loss", NonSaturating)  # a new plugin's loss: untuned
     tuned_loss = next(iter(equal_tuning.BEST))
     out = tmp_path / "res"
-    argv = ["run", "--data-dir", str(tiny_mnist), "--out", str(out), *FAST, "--defaults", "tuned"]
-    assert main([*argv, "--loss", tuned_loss, "--loss", "wgan"]) == 0
+    argv = ["run", "--data-dir", str(tiny_mnist), "--out", str(out), *FAST, "--loss", "my-loss"]
+    assert main(argv) == 0  # --defaults pair first: its cell is not the tuned run's
+    capsys.readouterr()
+    assert main([*argv, "--loss", tuned_loss, "--defaults", "tuned"]) == 0
     printed = capsys.readouterr()
-    assert "wgan (untuned)" in printed.out
-    note = f"wgan: not tuned by {equal_tuning.STUDY}"
-    assert note in printed.err + printed.out
-    assert "ganbench search --config results/equal-tuning-mnist/study.toml --loss wgan" in (
-        printed.err + printed.out
-    )
-    runs = pd.read_csv(out / "runs.csv").set_index("loss")
-    assert set(runs["defaults"]) == {"tuned"} and set(runs["step_unit"]) == {"discriminator"}
-    assert runs.loc["wgan", "untuned"] and not runs.loc[tuned_loss, "untuned"]
-    assert set(json.loads(runs.loc[tuned_loss, "hp_sources"]).values()) == {STUDY_SOURCE}
-    assert runs.loc["wgan", "steps"] == 1  # 4 D steps, 5 per G step: at least one G step
-    summary = pd.read_csv(out / "summary.csv").set_index("loss")
-    assert bool(summary.loc["wgan", "untuned"]) and not bool(summary.loc[tuned_loss, "untuned"])
+    assert "my-loss (untuned)" in printed.out and f"{tuned_loss} (untuned)" not in printed.out
+    note = f"my-loss: not tuned by {equal_tuning.STUDY} on {PAIR}, so it trains with the pair's"
+    assert note in printed.err
+    assert f"ganbench search --config {equal_tuning.STUDY}/study.toml --loss my-loss" in printed.err
+    runs = pd.read_csv(out / "runs.csv")
+    assert list(runs["defaults"]) == ["pair", "tuned", "tuned"]  # tuned trained its own cells
+    mine = runs[runs["loss"] == "my-loss"]
+    assert list(mine["untuned"]) == [False, True]
+    assert mine["lr_d"].nunique() == 1 and mine["config_hash"].nunique() == 2
+    tuned = runs[runs["loss"] == tuned_loss].iloc[0]
+    assert not tuned["untuned"] and tuned["step_unit"] == "discriminator"
+    assert set(json.loads(tuned["hp_sources"]).values()) == {STUDY_SOURCE}
+    summary = pd.read_csv(out / "summary.csv")
+    flags = summary.set_index(["loss", "setup"])["untuned"].dropna().astype(str).str.lower()
+    assert sorted(flags) == ["false", "false", "true"]
