@@ -6,7 +6,8 @@ comparisons.csv with :func:`ganbench.tables.write_tables`, and writes, all atomi
 - ``plots/fid_vs_step.png``, ``plots/fid_vs_wall_s.png``, ``plots/fid_vs_train_gflop.png``: FID
   curves (from ``--eval-every`` points) per arm, the mean over seeds as a line and the seeds'
   min-max as a band; absent without FID curve points;
-- ``plots/losses_vs_step.png``: D and G loss curves, drawn the same way;
+- ``plots/losses_vs_step.png``: D and G loss curves, drawn the same way; and, on datasets
+  that count modes, ``plots/{modes_covered,mode_kl,confident_frac}_vs_step.png``;
 - ``plots/throughput.png``: training images/s per arm (mean, std as error bar);
 - ``plots/fidelity_diversity.png``: precision against recall and density against coverage,
   one point per ok run (where runs.csv has them);
@@ -267,6 +268,9 @@ EQUAL_COMPUTE_RULE = (
 )
 
 
+MODE_CURVES = ("modes_covered", "mode_kl", "confident_frac")  # curve metrics of mode datasets
+
+
 def _images_section(plots: dict[str, Path | None], out: Path) -> list[str]:
     captions = {
         "fid_vs_step": "FID against generator steps",
@@ -276,6 +280,7 @@ def _images_section(plots: dict[str, Path | None], out: Path) -> list[str]:
         "throughput": "Training throughput",
         "fid_ema_vs_wall_s": "EMA generator's FID against training wall-clock seconds",
         "fidelity_diversity": "Fidelity against diversity, one point per run (hollow: EMA-G)",
+        **{f"{m}_vs_step": f"{m} against generator steps" for m in MODE_CURVES},
         "samples": "Sample grids (fixed noise)",
         "samples_ema": "EMA generators' sample grids (the same noise)",
     }
@@ -376,6 +381,10 @@ def write_report(out: Path, log: Callable[[str], None] | None = None) -> Report:
             runs, out, plots_dir / "samples_ema.png", column="samples_ema_png"
         ),
     }
+    for m in MODE_CURVES:  # modes against steps, where the dataset counts modes
+        drawers[f"{m}_vs_step"] = lambda m=m: plot_metric_curve(
+            runs, curves, m, "step", plots_dir / f"{m}_vs_step.png"
+        )
     drawers.update(search_report.drawers(out, plots_dir, _figure, _save))
     plots: dict[str, Path | None] = {}
     for name, draw in drawers.items():  # a plot that fails (a damaged PNG) costs only itself

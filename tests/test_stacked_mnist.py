@@ -161,6 +161,12 @@ def test_a_stacked_mnist_run_prints_modes_kl_and_fidelity_with_a_colour_grid(
     assert len(real) == 1 and float(real["eval_samples"].iloc[0]) == 300  # the floor, same n
     grid = next((out / "samples").glob("*.png"))
     assert Image.open(grid).mode == "RGB"
+    assert main(["report", str(out)]) == 0  # modes against steps, drawn
+    report = (out / "report.md").read_text()
+    for metric in ("modes_covered", "mode_kl", "confident_frac"):
+        assert (out / "plots" / f"{metric}_vs_step.png").is_file()
+        assert f"plots/{metric}_vs_step.png" in report
+    assert not (out / "plots" / "fid_vs_step.png").exists()  # no FID on this dataset
 
 
 def test_a_stacked_mnist_search_ranks_by_mode_kl_without_being_told(tiny_mnist, tmp_path, capsys):
