@@ -185,7 +185,11 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
         "live in results/<study>/)",
     )
     run.add_argument("--data-dir", type=Path, help="directory with the four MNIST IDX files")
-    run.add_argument("--init", help="re-initialise both models: xavier, he or normal (N(0, 0.02))")
+    run.add_argument(
+        "--init",
+        help="re-initialise both models: xavier, he, normal (N(0, 0.02)) or dcgan-tf "
+        "(DCGAN-tensorflow's: N(0, 0.02), truncated in conv layers)",
+    )
     run.add_argument(
         "--defaults",
         choices=DEFAULTS,

@@ -113,9 +113,12 @@ def _options(spec: EvaluateSpec, row: dict[str, Any], device: torch.device) -> E
     for key in ("kid_subsets", "kid_subset_size"):
         given, recorded = getattr(spec, key), row.get(key)
         kid[key] = given or (int(recorded) if _recorded(recorded) else getattr(default, key))
+    # a dataset scored by modes rescores on the samples its row counted (--mode-samples)
+    modes = int(row["eval_samples"]) if _recorded(row.get("eval_samples")) else None
     return EvalOptions(
         backbone=backbone or default.backbone,
         fid_samples=n,
+        mode_samples=modes,
         device=str(device),
         inception_weights=spec.inception_weights,
         **kid,

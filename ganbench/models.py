@@ -13,7 +13,7 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from torch import Tensor, nn
 
-INIT_SCHEMES = ("xavier", "he", "normal")
+INIT_SCHEMES = ("xavier", "he", "normal", "dcgan-tf")
 
 
 @runtime_checkable
@@ -123,7 +123,10 @@ def init_weights(module: nn.Module, scheme: str) -> nn.Module:
 
     ``xavier``: Glorot uniform (Keras' default, so the article's models start as in Keras).
     ``he``: Kaiming uniform for ReLU-family activations (He et al. 2015).
-    ``normal``: N(0, 0.02), DCGAN's (Radford et al. 2016; DCGAN-tensorflow's ``ops.py``).
+    ``normal``: N(0, 0.02), DCGAN's (Radford et al. 2016; the PyTorch DCGAN example).
+    ``dcgan-tf``: as DCGAN-tensorflow's ``ops.py`` (which PacGAN's Stacked MNIST code uses):
+    N(0, 0.02) for linear and transposed conv layers, N(0, 0.02) truncated at 2 standard
+    deviations (TF's ``truncated_normal_initializer``) for conv layers.
     """
     if scheme not in INIT_SCHEMES:
         raise ValueError(f"Unknown init {scheme!r}. Available: {', '.join(INIT_SCHEMES)}")
@@ -131,7 +134,9 @@ def init_weights(module: nn.Module, scheme: str) -> nn.Module:
         if isinstance(m, nn.Conv2d | nn.ConvTranspose2d | nn.Linear):
             if scheme == "xavier":
                 nn.init.xavier_uniform_(m.weight)
-            elif scheme == "normal":
+            elif scheme == "dcgan-tf" and type(m) is nn.Conv2d:
+                nn.init.trunc_normal_(m.weight, 0.0, 0.02, a=-0.04, b=0.04)
+            elif scheme in ("normal", "dcgan-tf"):
                 nn.init.normal_(m.weight, 0.0, 0.02)
             else:
                 nn.init.kaiming_uniform_(m.weight, nonlinearity="relu")

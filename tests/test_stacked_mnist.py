@@ -18,6 +18,7 @@ from PIL import Image
 
 from ganbench import registry
 from ganbench.cli import main
+from ganbench.defaults import generator_defaults
 from ganbench.default_plugins.mnist.stacked import (
     MODES,
     StackedMnistEvaluator,
@@ -134,6 +135,15 @@ def test_metz_pairs_are_the_papers_shapes(name, filters):
     deconv = next(m for m in G.deconv if isinstance(m, torch.nn.ConvTranspose2d))
     assert deconv.weight.std().item() == pytest.approx(0.02, rel=0.2)  # N(0, 0.02), DCGAN's
     assert G.dense.weight.std().item() == pytest.approx(0.02, rel=0.2)
+    # DCGAN-tensorflow's conv2d: N(0, 0.02) truncated at 2 sd (std ~0.0176), D's convs and G's last
+    for conv in [*convs, G.deconv[-2]]:
+        assert type(conv) is torch.nn.Conv2d and conv.weight.abs().max() <= 0.04
+    wide = torch.cat([c.weight.flatten() for c in convs] + [G.deconv[-2].weight.flatten()])
+    assert wide.std().item() == pytest.approx(0.0176, rel=0.25)
+    assert deconv.weight.abs().max() > 0.04  # not truncated: DCGAN-tensorflow's deconv2d
+    # PacGAN feeds the D and G steps the same z: the G step reuses the D step's fake
+    assert generator_defaults(name).reuse_fake is True
+    assert generator_defaults(name).init == "dcgan-tf"
 
 
 def test_a_stacked_mnist_run_prints_modes_kl_and_fidelity_with_a_colour_grid(
@@ -161,6 +171,10 @@ def test_a_stacked_mnist_run_prints_modes_kl_and_fidelity_with_a_colour_grid(
     assert len(real) == 1 and float(real["eval_samples"].iloc[0]) == 300  # the floor, same n
     grid = next((out / "samples").glob("*.png"))
     assert Image.open(grid).mode == "RGB"
+    assert main(["evaluate", str(out)]) == 0  # rescored on the samples the row counted
+    rescored = pd.read_csv(out / "runs.csv")
+    assert (rescored["eval_samples"] == 300).all()
+    assert list(rescored["modes_covered"]) == list(runs["modes_covered"])
     assert main(["report", str(out)]) == 0  # modes against steps, drawn
     report = (out / "report.md").read_text()
     for metric in ("modes_covered", "mode_kl", "confident_frac"):

@@ -14,8 +14,10 @@ The pairs are Metz et al.'s small-discriminator DCGAN as PacGAN's code builds it
   3x3 s2 (14x14) -> BN ReLU -> ConvT 8 3x3 s2 (28x28) -> BN ReLU -> Conv 3 3x3 s1 -> tanh;
 - D: Conv 3x3 s2 -> BN -> LeakyReLU 0.3, three times, with 2/4/8 filters (``metz-small-d``, D at
   about 1/4 of G's size) or 4/8/16 (``metz-half-d``, 1/2), -> Linear 1 (a logit);
-- weights N(0, 0.02), biases 0 (DCGAN-tensorflow's ``ops.py``); Adam D 2e-4, G 1e-4,
-  betas (0.5, 0.99), batch 128 (``config.py``) for every Adam objective.
+- weights as DCGAN-tensorflow's ``ops.py`` (``--init dcgan-tf``: N(0, 0.02), truncated at 2
+  standard deviations in the conv layers), biases 0; Adam D 2e-4, G 1e-4, betas (0.5, 0.99),
+  batch 128 (``config.py``) for every Adam objective; the G step reuses the D step's noise (and
+  so its fake batch), as PacGAN's training loop feeds both steps the same z.
 
 PacGAN trains them 500,000 steps; ganbench's default budget here is far smaller (docs say by how
 much). The dataset's default pair is the MNIST default pair with three channels.
@@ -118,10 +120,12 @@ class MetzGenerator(nn.Module):
     batch_size = 128
     default_steps = 5000
     ema_decay = 0.0  # none: the paper setting has no EMA generator
-    init = "normal"
+    # the G step reuses the D step's fake (PacGAN feeds both steps the same z, G unchanged between)
+    reuse_fake = True
+    init = "dcgan-tf"  # DCGAN-tensorflow's initialisers, as PacGAN's code (models.init_weights)
     loss_hyperparams = {"optimizer:adam": METZ_ADAM}
 
-    def __init__(self, init: str = "normal") -> None:
+    def __init__(self, init: str = "dcgan-tf") -> None:
         super().__init__()
         self.dense = nn.Linear(self.z_dim, 4 * 4 * 64)
         self.deconv = nn.Sequential(
@@ -149,7 +153,7 @@ class MetzDiscriminator(ConvFeaturesHead):
     """Metz et al.'s small discriminator: three Conv 3x3 s2 -> BN -> LeakyReLU 0.3 with
     ``filters`` channels (28 -> 14 -> 7 -> 4), flatten (the features), Linear 1."""
 
-    def __init__(self, filters: tuple[int, int, int], init: str = "normal") -> None:
+    def __init__(self, filters: tuple[int, int, int], init: str = "dcgan-tf") -> None:
         super().__init__()
         layers: list[nn.Module] = []
         channels = 3
@@ -168,7 +172,7 @@ class MetzDiscriminator(ConvFeaturesHead):
 def _discriminator(name: str) -> type:
     filters = METZ_D_FILTERS[name]
 
-    def __init__(self, init: str = "normal") -> None:
+    def __init__(self, init: str = "dcgan-tf") -> None:
         MetzDiscriminator.__init__(self, filters, init=init)
 
     doc = f"{name}: MetzDiscriminator with {'/'.join(map(str, filters))} filters."
