@@ -18,7 +18,6 @@ from PIL import Image
 
 from ganbench import registry
 from ganbench.cli import main
-from ganbench.defaults import generator_defaults
 from ganbench.default_plugins.mnist.stacked import (
     MODES,
     StackedMnistEvaluator,
@@ -26,6 +25,7 @@ from ganbench.default_plugins.mnist.stacked import (
     mode_ids,
     stack_digits,
 )
+from ganbench.defaults import generator_defaults
 
 REAL_CACHE = os.environ.get("GANBENCH_CACHE") or str(Path.home() / ".cache" / "ganbench")
 
