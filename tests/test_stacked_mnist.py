@@ -221,3 +221,12 @@ def test_real_stacked_mnist_with_the_real_classifier(monkeypatch):
     assert floor["confident_frac"] > 0.9
     noise = ev.score(torch.rand(2000, 3, 28, 28, generator=torch.Generator().manual_seed(0)))
     assert noise["confident_frac"] < 0.1
+
+
+def test_an_epoch_is_as_many_stacked_images_as_training_digits(tiny_mnist):
+    from ganbench.defaults import with_defaults
+    from ganbench.spec import RunSpec
+
+    spec = RunSpec(losses=("minimax",), dataset="stacked-mnist", epochs=2, data_dir=tiny_mnist)
+    filled = with_defaults(spec, device=torch.device("cpu"))
+    assert filled.batch_size == 64 and filled.steps == 8  # 2 x 256 digits / 64

@@ -70,9 +70,11 @@ class StackedMnist(ImageTensorDataset):
         self.data_id = self.arrays.checksum
 
     def __len__(self) -> int:
-        """Distinct stacked images: (training digits) ** 3."""
+        """An epoch's images (``--epochs``): as many as training digits. (Batches are drawn
+        afresh, so no image is "seen"; (training digits) ** 3 distinct ones exist, and an epoch
+        of those, ~1.7e12 steps, would mean nothing.)"""
         assert self.train_images is not None, "call load() first"
-        return len(self.train_images) ** 3
+        return len(self.train_images)
 
     def sampler(
         self, batch_size: int, generator: torch.Generator, device: torch.device
