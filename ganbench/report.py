@@ -45,6 +45,7 @@ from ganbench.tables import (
 )
 from ganbench.views import (
     MATCHED_VIEW,
+    comparison_note,
     comparison_view,
     fmt,
     markdown_table,
@@ -325,8 +326,7 @@ def render_markdown(out: Path, runs: pd.DataFrame, tables: Tables, plots: dict) 
         lines += ["Fewer than two arms share a budget: nothing to compare.", ""]
     else:
         lines += [
-            "FID a-b < 0: loss a has the lower (better) FID. 95% CI: percentile bootstrap of the "
-            "difference of means, each side resampled on its own.",
+            comparison_note(comparisons),
             "",
             markdown_table(comparison_view(comparisons)),
             significance_note(comparisons),

@@ -383,7 +383,7 @@ def write_tables(out: Path, reference: pd.DataFrame | None = None) -> Tables:
     curves = R.read_csv(out / R.CURVES)
     reference = _merge_reference(R.read_derived_csv(out / R.SUMMARY), reference)
     summary = summarize(runs, curves, reference)
-    comparisons = compare(runs)
+    comparisons = compare(runs, ranking_metric(runs) if "dataset" in runs else COMPARED_METRIC)
     if not summary.empty:
         R.write_csv(out / R.SUMMARY, summary)
     R.write_csv(out / COMPARISONS, comparisons)

@@ -15,6 +15,7 @@ import pandas as pd
 from ganbench import stats
 from ganbench.arms import BUDGET, EVAL_KEYS
 from ganbench.convergence import FLOOR_MULTIPLES, IMPROVING_FRACTION
+from ganbench.datasets import HIGHER_IS_BETTER
 from ganbench.tables import ranking_metric
 
 RANKED = "_ema"  # the convergence columns shown are EMA-G's (G's are in summary.csv)
@@ -175,7 +176,8 @@ def ranking_note(summary: pd.DataFrame) -> str:
 def comparison_view(comparisons: pd.DataFrame) -> pd.DataFrame:
     """comparisons.csv as people read it; ``sig.`` is ``*`` where Holm's p < 0.05. Budget
     columns appear where the table holds several budgets."""
-    frame = comparisons.copy()
+    metric = compared_metric(comparisons)
+    frame = comparisons.rename(columns=lambda c: c.replace(metric, "fid", 1))  # one view
     frame["fid_diff_ci"] = _interval(frame, "fid_diff_ci_low", "fid_diff_ci_high")
     frame["sig"] = ["*" if s is True else "" for s in frame["significant"]]
     if comparisons.empty:
@@ -183,7 +185,30 @@ def comparison_view(comparisons: pd.DataFrame) -> pd.DataFrame:
     budget = [c for c in BUDGET + EVAL_KEYS if c in frame]
     varying = [c for c in budget if frame[c].nunique(dropna=False) > 1]  # several budgets
     cols = varying + [c for c in COMPARISON_VIEW if c in frame]
-    return frame[cols].rename(columns=COMPARISON_VIEW).map(fmt)
+    headings = {**COMPARISON_VIEW, "fid_diff": f"{metric_label(metric)} a-b"}
+    return frame[cols].rename(columns=headings).map(fmt)
+
+
+def compared_metric(comparisons: pd.DataFrame) -> str:
+    """The metric comparisons.csv tests (its ``<metric>_diff`` column): FID, or a dataset's
+    headline metric (mode KL on the 2-D sets and stacked MNIST)."""
+    return next((c[: -len("_diff")] for c in comparisons if c.endswith("_diff")), "fid")
+
+
+def comparison_note(comparisons: pd.DataFrame) -> str:
+    """How to read the comparisons' difference column, for the metric they test."""
+    metric = compared_metric(comparisons)
+    label, higher = metric_label(metric), metric in HIGHER_IS_BETTER
+    return (
+        f"{label} a-b {'>' if higher else '<'} 0: loss a has the {'higher' if higher else 'lower'}"
+        f" (better) {label}. 95% CI: percentile bootstrap of the difference of means, each side "
+        "resampled on its own."
+    )
+
+
+def metric_label(metric: str) -> str:
+    """How people read ``metric``'s name (the summary view's heading of its mean)."""
+    return SUMMARY_VIEW.get(f"{metric}_mean", metric)
 
 
 def significance_note(comparisons: pd.DataFrame) -> str:

@@ -167,6 +167,8 @@ def test_a_stacked_mnist_run_prints_modes_kl_and_fidelity_with_a_colour_grid(
     assert {"modes_covered", "mode_kl"} <= set(curves["metric"])  # modes against steps
     summary = pd.read_csv(out / "summary.csv")
     assert {"mode_kl_ci_low", "modes_covered_ci_high", "confident_frac_mean"} <= set(summary)
+    comparisons = pd.read_csv(out / "comparisons.csv")  # tested on the headline metric
+    assert "mode_kl_diff" in comparisons and "fid_diff" not in comparisons
     real = summary[summary["loss"] == "(real data)"]
     assert len(real) == 1 and float(real["eval_samples"].iloc[0]) == 300  # the floor, same n
     grid = next((out / "samples").glob("*.png"))

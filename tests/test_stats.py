@@ -235,3 +235,23 @@ def test_matched_budget_before_a_runs_first_fid_point_is_missing_not_invented():
     assert matched.loc["cheap-s0", "fid_at_train_gflop"] == 9.0
     assert math.isnan(matched.loc["dear-s0", "fid_at_train_gflop"])  # its first point: 2.5 GFLOP
     assert tables.matched_budgets(runs, curves[curves.metric != "fid"]).empty
+
+
+def test_a_mode_dataset_is_compared_on_its_headline_metric(tmp_path):
+    """ring8 (and stacked MNIST) rank by mode KL, so comparisons.csv tests mode KL, and the
+    view and its note say so (lower is better)."""
+    from ganbench import results as R
+    from ganbench.views import comparison_note, comparison_view
+
+    runs = make_runs({"minimax": [1.0] * 5, "wgan": [2.0] * 5})
+    runs["dataset"] = "ring8"
+    runs["mode_kl"] = [0.1, 0.2, 0.15, 0.12, 0.11, 1.1, 1.2, 1.3, 1.4, 1.5]
+    runs["config_hash"] = runs["run_id"]
+    R.write_csv(tmp_path / R.RUNS, runs)
+    comp = tables.write_tables(tmp_path).comparisons
+    assert "mode_kl_diff" in comp and "fid_diff" not in comp
+    assert comp["mode_kl_diff"].iloc[0] == pytest.approx(0.136 - 1.3)
+    assert bool(comp["significant"].iloc[0])  # 5 against 5, fully separated: p = 0.0079
+    view = comparison_view(comp)
+    assert "mode KL a-b" in view.columns and "FID a-b" not in view.columns
+    assert comparison_note(comp).startswith("mode KL a-b < 0: loss a has the lower (better)")
