@@ -238,7 +238,8 @@ def plot_samples(
             png = row[column]
             if isinstance(png, str) and png and (out / png).is_file():
                 with Image.open(out / png) as image:
-                    tiles.append((f"{label} (seed {row['seed']})", np.asarray(image.convert("L"))))
+                    mode = "RGB" if image.mode in ("RGB", "RGBA") else "L"  # stacked MNIST: colour
+                    tiles.append((f"{label} (seed {row['seed']})", np.asarray(image.convert(mode))))
                 break
     if not tiles:
         return None
@@ -249,7 +250,7 @@ def plot_samples(
     for ax in axes[len(tiles) :]:
         ax.set_visible(False)
     for ax, (title, pixels) in zip(axes, tiles, strict=False):
-        ax.imshow(pixels, cmap="gray", vmin=0, vmax=255)
+        ax.imshow(pixels, cmap="gray", vmin=0, vmax=255)  # cmap: grey tiles only
         ax.set_title(title, fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])  # not axis("off"): the layout engine then ignores the title
