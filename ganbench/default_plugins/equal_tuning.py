@@ -6,7 +6,7 @@ discriminator steps, the best on 5 new seeds) found for it.
 Copied, value for value, from the study's runs.csv (its rows of ``search_phase`` "best"), so a
 run never reads ``results/``; tests/test_tuned_defaults.py checks that every entry equals the
 study's and that every loss the study has finished is here. The study is still running: a loss
-it has not finished is absent and runs with its own defaults, marked untuned.
+it has not finished is absent and trains with the pair's defaults, marked untuned.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 STUDY = "results/equal-tuning-mnist"
 STEP_UNIT = "discriminator"  # the study counted its budget in D steps (n_critic trades G steps)
 
-# loss -> its best draw's values (trial 10 for non-saturating)
+# loss -> its best draw's values (trial 10 for non-saturating, trial 3 for minimax)
 BEST: dict[str, dict] = {
     "non-saturating": {
         "optimizer_g": "rmsprop",
@@ -23,6 +23,16 @@ BEST: dict[str, dict] = {
         "lr_d": 0.000974814685013543,
         "beta1": 0.04740747760512931,
         "beta2": 0.9288472654520709,
+        "n_critic": 1,
+        "extras": {},
+    },
+    "minimax": {
+        "optimizer_g": "rmsprop",
+        "optimizer_d": "rmsprop",
+        "lr_g": 0.0009494462927551903,
+        "lr_d": 0.0011824233507642995,
+        "beta1": 0.17704912300401732,
+        "beta2": 0.959652209115641,
         "n_critic": 1,
         "extras": {},
     },
