@@ -191,8 +191,8 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
         "(DCGAN-tensorflow's: N(0, 0.02), truncated in conv layers)",
     )
     run.add_argument(
-        "--defaults",
-        choices=DEFAULTS,
+        "--defaults",  # checked in ganbench.validation: one line naming the choices
+        metavar="{" + ",".join(DEFAULTS) + "}",
         help="where each loss's hyperparameters start: pair (default: the model pair's per-loss "
         "settings over the loss's paper's), tuned (those, then the best settings of the "
         "committed equal-tuning study where the pair has them, counting --steps in its unit; "

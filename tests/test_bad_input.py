@@ -38,6 +38,7 @@ def assert_nothing_trained(out):
     ("args", "message"),
     [
         (["--steps", "-3"], "--steps must be a positive number, got -3"),
+        (["--defaults", "bogus"], "Unknown --defaults 'bogus'. Available: pair, tuned, paper"),
         (["--batch-size", "0"], "--batch-size must be a positive number, got 0"),
         (["--lr", "0"], "--lr must be a positive number, got 0.0"),
         (["--lr", "nan"], "--lr must be a positive number, got nan"),
