@@ -193,10 +193,11 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument(
         "--defaults",  # checked in ganbench.validation: one line naming the choices
         metavar="{" + ",".join(DEFAULTS) + "}",
-        help="where each loss's hyperparameters start: pair (default: the model pair's per-loss "
-        "settings over the loss's paper's), tuned (those, then the best settings of the "
-        "committed equal-tuning study where the pair has them, counting --steps in its unit; "
-        "losses it did not tune are marked untuned), paper (each loss's paper's settings alone)",
+        help="where each loss's hyperparameters start: tuned (default on a pair a committed "
+        "equal-tuning study tuned, the MNIST default: the pair's settings, then the study's best "
+        "for each loss, counting --steps in its unit; losses it did not tune are marked "
+        "untuned), pair (default elsewhere: the model pair's per-loss settings over the loss's "
+        "paper's), paper (each loss's paper's settings alone); a search's draws start from pair",
     )
     hp = run.add_argument_group("hyperparameter overrides (default: each loss's paper defaults)")
     hp.add_argument("--optimizer", help="adam, rmsprop or sgd, for both models")

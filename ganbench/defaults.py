@@ -68,7 +68,7 @@ def with_defaults(
     if eval_every is None:
         eval_every = auto_eval_every(steps, spec.log_every) if spec.eval.fid_samples else 0
     threads = spec.threads if spec.threads is not None else default_threads(spec.launch)
-    defaults = spec.defaults or "pair"
+    defaults = chosen_defaults(spec, pair)
     step_unit = spec.step_unit
     if step_unit is None and defaults == "tuned" and pair.tuned_by:
         # the tuned settings were found at a budget counted in this unit (n_critic trades G
@@ -94,6 +94,13 @@ def with_defaults(
         threads=threads,
         defaults=defaults,
     )
+
+
+def chosen_defaults(spec: RunSpec, pair: PairDefaults) -> str:
+    """Where ``spec``'s losses start (``--defaults``): as given, else ``tuned`` on a pair that a
+    committed study tuned (the default MNIST pair: equally tuned objectives out of the box) and
+    ``pair`` on any other (there the two are the same settings, and ``pair`` keeps the hashes)."""
+    return spec.defaults or ("tuned" if pair.tuned_by else "pair")
 
 
 def default_threads(launch: LaunchOptions) -> int:
@@ -209,7 +216,8 @@ def untuned(sources: Mapping[str, str], generator: str, spec: RunSpec) -> bool:
     untuned in a run that asked for tuned defaults: its pair has a tuning study, and none of its
     values came from that study or a search (a new plugin's loss, or one the study has not
     reached: it trains with the pair's defaults). A pair without a study singles out no loss."""
-    if spec.defaults != "tuned" or not generator_defaults(generator).tuned_by:
+    pair = generator_defaults(generator)
+    if not pair.tuned_by or chosen_defaults(spec, pair) != "tuned":
         return False
     return not any(s == "search" or s.startswith("study ") for s in sources.values())
 
@@ -244,10 +252,11 @@ def sourced_hyperparams(
     hp = model_class(loss.factory).defaults
     sources = {key: "loss" for key in (*HP_FIELDS, *dict(hp.extras))}
     layers: list[tuple[Mapping[str, Any], str]] = []
-    if spec.defaults != "paper":
-        layers += [(values, "pair") for values in pair_layers(loss, generator)]
     pair = pair_defaults(generator)
-    if spec.defaults == "tuned" and loss.name in pair.tuned_hyperparams:
+    defaults = chosen_defaults(spec, pair)
+    if defaults != "paper":
+        layers += [(values, "pair") for values in pair_layers(loss, generator)]
+    if defaults == "tuned" and loss.name in pair.tuned_hyperparams:
         layers.append((pair.tuned_hyperparams[loss.name], tuned_source(pair)))
     layers += [(drawn or {}, "search"), (spec.overrides, "command line")]
     for values, source in layers:

@@ -254,9 +254,12 @@ def check_metric(metric: str, reference: pd.DataFrame | None) -> None:
 
 def draws_run_spec(spec: SearchSpec) -> RunSpec:
     """The run spec a search's draws train under, before defaults: the search seed, 1 torch
-    thread (:data:`SEARCH_THREADS`) and discriminator steps unless the search says otherwise."""
+    thread (:data:`SEARCH_THREADS`), discriminator steps and the pair's defaults (the search
+    tunes them: a draw never starts from an earlier study's best) unless the search says
+    otherwise."""
     return dataclasses.replace(
         spec.run,
+        defaults=spec.run.defaults or "pair",
         seeds=(spec.seed,),
         threads=spec.run.threads if spec.run.threads is not None else SEARCH_THREADS,
         step_unit=spec.run.step_unit or "discriminator",

@@ -71,7 +71,8 @@ class RunSpec:
     out: Path = Path(DEFAULT_OUT)
     data_dir: Path | None = None
     init: str | None = None
-    # where each loss's hyperparameters start, one of DEFAULTS; filled: "pair" where not given
+    # where each loss's hyperparameters start, one of DEFAULTS; filled where not given: "tuned"
+    # on a pair a committed study tuned, else "pair" (ganbench.defaults.chosen_defaults)
     defaults: str | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
     eval: EvalOptions = EvalOptions()

@@ -20,7 +20,9 @@ def run(tiny_mnist, out, *args):
 
 def test_run_writes_runs_curves_summary_and_grids(tiny_mnist, tmp_path, capsys):
     out = tmp_path / "res"
-    assert run(tiny_mnist, out, "--loss", "wgan", "--loss", "minimax", "--seed", "3") == 0
+    # the pair's own settings (the default, --defaults tuned: tests/test_tuned_defaults.py)
+    args = ("--loss", "wgan", "--loss", "minimax", "--seed", "3", "--defaults", "pair")
+    assert run(tiny_mnist, out, *args) == 0
     runs = pd.read_csv(out / "runs.csv")
     required = (
         "loss, generator, discriminator, dataset, seed, steps, batch_size, n_critic, "
@@ -105,6 +107,8 @@ def test_overrides_are_applied_and_recorded(tiny_mnist, tmp_path):
         "0.5",
         "--loss-param",
         "clip=0.05",
+        "--defaults",  # over the pair's settings, whatever the study has tuned
+        "pair",
     ]
     assert run(tiny_mnist, out, *args) == 0
     row = pd.read_csv(out / "runs.csv").iloc[0]

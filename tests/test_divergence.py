@@ -92,7 +92,7 @@ def test_non_finite_weight_with_finite_losses_is_divergence(tiny_mnist, tmp_path
 def test_summary_table_shows_diverged_plainly(tiny_mnist, tmp_path, capsys):
     out = tmp_path / "res"
     args = ["--loss", "nan-g-at-3", "--seeds", "2", "--checkpoint-every", "0"]
-    assert run(tiny_mnist, out, *args) == 0
+    assert run(tiny_mnist, out, *args, "--defaults", "pair") == 0  # not "(untuned)" beside it
     summary = pd.read_csv(out / "summary.csv")
     row = summary[summary.loss == "nan-g-at-3"].iloc[0]
     assert (row.n_runs, row.n_ok, row.n_diverged, row.n_error) == (2, 0, 2, 0)

@@ -143,7 +143,7 @@ def test_discriminator_steps_trade_generator_steps(tiny_mnist, tmp_path):
     row = pd.read_csv(out / "runs.csv").iloc[-1]
     assert (row["steps"], row["d_steps"], row["steps_done"]) == (2, 8, 2)
     assert row["step_unit"] == "discriminator"
-    assert run(tiny_mnist, out, *args, "--steps", "2") == 0
+    assert run(tiny_mnist, out, *args, "--steps", "2", "--step-unit", "generator") == 0
     runs = pd.read_csv(out / "runs.csv")
     assert len(runs) == 1  # found finished: the same cell
 

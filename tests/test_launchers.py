@@ -93,7 +93,9 @@ def deaths(path: Path) -> list[int]:
 
 
 def sweep(tiny_mnist, out, *args):
-    return main(["run", "--data-dir", str(tiny_mnist), "--out", str(out), *FAST, *args])
+    # the pair's settings: --steps in G steps for every loss, whatever the study has tuned
+    argv = ["run", "--data-dir", str(tiny_mnist), "--out", str(out), *FAST, *args]
+    return main([*argv, "--defaults", "pair"])
 
 
 def runs(out: Path) -> pd.DataFrame:

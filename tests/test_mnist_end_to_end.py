@@ -44,6 +44,7 @@ def test_default_setup_draws_every_class_within_half_its_budget(tmp_path, monkey
     monkeypatch.setenv("GANBENCH_CACHE", REAL_CACHE)
     out = tmp_path / "res"
     args = ["run", "--loss", "non-saturating", "--steps", "1200", "--fid-samples", "2000"]
+    args += ["--defaults", "pair"]  # the pair's own settings (the default is the study's best)
     assert main([*args, "--out", str(out), "--checkpoint-every", "0"]) == 0
     row = pd.read_csv(out / "runs.csv").iloc[0]
     assert (row.status, row.generator, row.batch_size, row.lr_g) == (

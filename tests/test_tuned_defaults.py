@@ -92,12 +92,29 @@ def test_tuned_defaults_take_the_studys_values_and_name_it_in_every_source():
 
 def test_pair_and_paper_defaults_leave_the_study_out():
     pair_hp, pair_sources = sourced("non-saturating", "pair")
-    assert pair_hp == sourced("non-saturating", None)[0]  # "pair" is the default
     assert "pair" in pair_sources.values() and STUDY_SOURCE not in pair_sources.values()
     paper_hp, paper_sources = sourced("non-saturating", "paper")
     loss_defaults = registry.get_loss("non-saturating").factory().defaults
     assert paper_hp == loss_defaults and set(paper_sources.values()) == {"loss"}
     assert paper_hp != pair_hp  # the default pair's TTUR learning rates are the pair's
+
+
+def test_tuned_is_the_default_on_the_studys_pair_and_pair_elsewhere():
+    """Without --defaults, the study's pair starts each loss from the study's best (equally tuned
+    objectives out of the box) and every other pair from its own settings (the same values:
+    those cells keep their hashes); a search's draws always start from the pair's."""
+    tuned_loss = next(iter(equal_tuning.BEST))
+    assert sourced(tuned_loss, None) == sourced(tuned_loss, "tuned")
+    assert sourced(tuned_loss, None)[0] != sourced(tuned_loss, "pair")[0]
+    cpu = torch.device("cpu")
+    plain = with_defaults(RunSpec(losses=("wgan",), precision="fp32"), device=cpu)
+    assert (plain.generator, plain.defaults, plain.step_unit) == (PAIR, "tuned", "discriminator")
+    ring = with_defaults(RunSpec(losses=("wgan",), dataset="ring8"), device=cpu)
+    assert (ring.defaults, ring.step_unit) == ("pair", "generator")
+    from ganbench.search import SearchSpec, draws_run_spec
+
+    draws = draws_run_spec(SearchSpec(run=RunSpec(losses=("wgan",))))
+    assert with_defaults(draws, device=cpu).defaults == "pair"
 
 
 def test_a_cell_is_untuned_when_no_value_came_from_the_study_or_a_search():
@@ -106,7 +123,8 @@ def test_a_cell_is_untuned_when_no_value_came_from_the_study_or_a_search():
     assert untuned(own, PAIR, tuned)
     assert not untuned({**own, "lr_g": STUDY_SOURCE}, PAIR, tuned)
     assert not untuned({**own, "lr_g": "search"}, PAIR, tuned)  # a search tunes it
-    assert not untuned(own, PAIR, RunSpec(losses=("x",), generator=PAIR))  # pair defaults
+    assert not untuned(own, PAIR, RunSpec(losses=("x",), generator=PAIR, defaults="pair"))
+    assert untuned(own, PAIR, RunSpec(losses=("x",), generator=PAIR))  # tuned: the default
     # a pair without a study singles out no loss
     assert not untuned(own, "dcgan-lite", RunSpec(losses=("x",), defaults="tuned"))
 
@@ -117,8 +135,8 @@ def test_tuned_defaults_count_steps_in_the_studys_unit_unless_told():
     assert (tuned.step_unit, tuned.defaults) == ("discriminator", "tuned")
     told = RunSpec(losses=("wgan",), defaults="tuned", step_unit="generator", precision="fp32")
     assert with_defaults(told, device=cpu).step_unit == "generator"
-    plain = with_defaults(RunSpec(losses=("wgan",), precision="fp32"), device=cpu)
-    assert (plain.step_unit, plain.defaults) == ("generator", "pair")
+    pair = RunSpec(losses=("wgan",), defaults="pair", precision="fp32")
+    assert (with_defaults(pair, device=cpu).step_unit, pair.defaults) == ("generator", "pair")
 
 
 FAST = ["--steps", "4", "--batch-size", "16", "--fid-samples", "0", "--log-every", "2"]
@@ -131,9 +149,9 @@ def test_a_tuned_run_says_where_each_setting_came_from(tiny_mnist, tmp_path, cap
     tuned_loss = next(iter(equal_tuning.BEST))
     out = tmp_path / "res"
     argv = ["run", "--data-dir", str(tiny_mnist), "--out", str(out), *FAST, "--loss", "my-loss"]
-    assert main(argv) == 0  # --defaults pair first: its cell is not the tuned run's
+    assert main([*argv, "--defaults", "pair"]) == 0  # its cell is not the tuned run's
     capsys.readouterr()
-    assert main([*argv, "--loss", tuned_loss, "--defaults", "tuned"]) == 0
+    assert main([*argv, "--loss", tuned_loss]) == 0  # tuned: the default on the study's pair
     printed = capsys.readouterr()
     assert "my-loss (untuned)" in printed.out and f"{tuned_loss} (untuned)" not in printed.out
     note = f"my-loss: not tuned by {equal_tuning.STUDY} on {PAIR}, so it trains with the pair's"
