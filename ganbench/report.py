@@ -32,27 +32,11 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from ganbench import results as R
-from ganbench import search_report, stats
+from ganbench import search_report
 from ganbench.errors import GanbenchError, describe
 from ganbench.files import atomic_write_bytes, atomic_write_with
-from ganbench.tables import (
-    COMPARISONS,
-    REFERENCE_LOSS,
-    Tables,
-    budget_curve,
-    group_columns,
-    write_tables,
-)
-from ganbench.views import (
-    MATCHED_VIEW,
-    comparison_note,
-    comparison_view,
-    fmt,
-    markdown_table,
-    ranking_note,
-    significance_note,
-    summary_view,
-)
+from ganbench.tables import COMPARISONS, Tables, budget_curve, group_columns, write_tables
+from ganbench.views import arms_sections
 
 REPORT = "report.md"
 PLOTS = "plots"
@@ -259,16 +243,6 @@ def plot_samples(
 
 # -- report.md ------------------------------------------------------------------------------------
 
-EQUAL_COMPUTE_RULE = (
-    "Objectives cost different amounts per generator step (WGAN takes 5 critic steps), so FID is "
-    "also read at matched budgets. Each run's FID evaluation points (`--eval-every`) are placed "
-    "on its training wall-clock seconds and counted training FLOPs (evaluation excluded), "
-    "interpolated linearly between log points. The matched budget of a comparison (same model "
-    "pair, dataset, steps, batch size, precision) is the smallest final budget among its runs, so "
-    "every run reaches it and nothing is extrapolated; each run's FID is interpolated linearly at "
-    "that budget. Wall-clock budgets compare only runs on the same machine."
-)
-
 
 MODE_CURVES = ("modes_covered", "mode_kl", "confident_frac")  # curve metrics of mode datasets
 
@@ -300,8 +274,8 @@ def _images_section(plots: dict[str, Path | None], out: Path) -> list[str]:
 
 
 def render_markdown(out: Path, runs: pd.DataFrame, tables: Tables, plots: dict) -> str:
-    """The text of report.md."""
-    summary, comparisons = tables.summary, tables.comparisons
+    """The text of report.md: a search's section (its best settings on new seeds) where ``out``
+    holds a search, else every arm's summary, comparisons and equal-compute table; the plots."""
     n_ok = int((runs["status"] == "ok").sum()) if not runs.empty else 0
     lines = [
         "# ganbench report",
@@ -309,39 +283,9 @@ def render_markdown(out: Path, runs: pd.DataFrame, tables: Tables, plots: dict) 
         f"Built by `ganbench report` from `{R.RUNS}` ({len(runs)} runs, {n_ok} ok) and "
         f"`{R.CURVES}`; the full tables are `{R.SUMMARY}` and `{COMPARISONS}`.",
         "",
-        "## Summary",
-        "",
-        "Per arm (loss and full configuration, over seeds; ok runs only). FID 95% CI: percentile "
-        f"bootstrap of the mean over seeds ({stats.BOOTSTRAP_RESAMPLES} resamples, seed "
-        f"{stats.BOOTSTRAP_SEED}); with few seeds it is optimistic.",
-        "",
-        markdown_table(summary_view(summary)),
-        ranking_note(summary),
-        "",
     ]
-    reference = summary[summary["loss"] == REFERENCE_LOSS] if "loss" in summary else summary
-    if len(reference):
-        lines += [f"`{REFERENCE_LOSS}` is the real-data floor scored like generated samples.", ""]
-    lines += ["## Pairwise comparisons", ""]
-    if comparisons.empty:
-        lines += ["Fewer than two arms share a budget: nothing to compare.", ""]
-    else:
-        lines += [
-            comparison_note(comparisons),
-            "",
-            markdown_table(comparison_view(comparisons)),
-            significance_note(comparisons),
-            "",
-        ]
-    lines += ["## Equal compute", "", EQUAL_COMPUTE_RULE, ""]
-    matched = [c for c in MATCHED_VIEW if c in summary]
-    if "matched_wall_s" in matched:
-        view = summary[summary["loss"] != REFERENCE_LOSS][["loss", "steps", *matched]]
-        lines += [markdown_table(view.rename(columns=MATCHED_VIEW).map(fmt)), ""]
-    else:
-        lines += ["No FID curve points in curves.csv: run with `--eval-every K` to get them.", ""]
-    lines += [*search_report.section(out, plots), "## Plots", "", *_images_section(plots, out)]
-    return "\n".join(lines)
+    lines += search_report.section(out, plots) or arms_sections(tables)
+    return "\n".join([*lines, "## Plots", "", *_images_section(plots, out)])
 
 
 def write_report(out: Path, log: Callable[[str], None] | None = None) -> Report:
@@ -362,29 +306,30 @@ def write_report(out: Path, log: Callable[[str], None] | None = None) -> Report:
     curves = R.read_csv(out / R.CURVES)
     plots_dir = out / PLOTS
     log = log or (lambda msg: print(msg, file=sys.stderr))
+    shown = search_report.shown_runs(out, runs)  # a search: its best settings, not every draw
     drawers = {
         **{
             f"fid_vs_{x}": lambda x=x: plot_metric_curve(
-                runs, curves, "fid", x, plots_dir / f"fid_vs_{x}.png"
+                shown, curves, "fid", x, plots_dir / f"fid_vs_{x}.png"
             )
             for x in CURVE_AXES
         },
-        "losses_vs_step": lambda: plot_losses(runs, curves, plots_dir / "losses_vs_step.png"),
-        "throughput": lambda: plot_throughput(runs, plots_dir / "throughput.png"),
+        "losses_vs_step": lambda: plot_losses(shown, curves, plots_dir / "losses_vs_step.png"),
+        "throughput": lambda: plot_throughput(shown, plots_dir / "throughput.png"),
         "fid_ema_vs_wall_s": lambda: plot_metric_curve(
-            runs, curves, "fid_ema", "wall_s", plots_dir / "fid_ema_vs_wall_s.png"
+            shown, curves, "fid_ema", "wall_s", plots_dir / "fid_ema_vs_wall_s.png"
         ),
         "fidelity_diversity": lambda: plot_fidelity_diversity(
-            runs, plots_dir / "fidelity_diversity.png"
+            shown, plots_dir / "fidelity_diversity.png"
         ),
-        "samples": lambda: plot_samples(runs, out, plots_dir / "samples.png"),
+        "samples": lambda: plot_samples(shown, out, plots_dir / "samples.png"),
         "samples_ema": lambda: plot_samples(
-            runs, out, plots_dir / "samples_ema.png", column="samples_ema_png"
+            shown, out, plots_dir / "samples_ema.png", column="samples_ema_png"
         ),
     }
     for m in MODE_CURVES:  # modes against steps, where the dataset counts modes
         drawers[f"{m}_vs_step"] = lambda m=m: plot_metric_curve(
-            runs, curves, m, "step", plots_dir / f"{m}_vs_step.png"
+            shown, curves, m, "step", plots_dir / f"{m}_vs_step.png"
         )
     drawers.update(search_report.drawers(out, plots_dir, _figure, _save))
     plots: dict[str, Path | None] = {}

@@ -34,7 +34,13 @@ from ganbench.errors import GanbenchError, did_you_mean
 from ganbench.models import model_class
 from ganbench.plan import Prepared, drawn_cells, prepare, replan
 from ganbench.runner import failed_cells, plan_notes, reference_table
-from ganbench.search_report import BEST_COMPARISONS, BEST_OF_K, BEST_SUMMARY, SEARCH
+from ganbench.search_report import (
+    BEST_COMPARISONS,
+    BEST_OF_K,
+    BEST_SUMMARY,
+    SEARCH,
+    SETTING_COLUMNS,
+)
 from ganbench.search_space import as_overrides, compose, draw, draw_seed
 from ganbench.spec import MAX_SEED, Cell, RunSpec
 from ganbench.stats import BEST_OF_K_RESAMPLES, BOOTSTRAP_SEED
@@ -42,7 +48,7 @@ from ganbench.tables import Tables, compare, latest_attempts, summarize, write_t
 
 SCHEDULERS = ("full", "halving")  # every draw to the full budget; successive halving
 SEARCH_THREADS = 1  # a search's cells' torch threads unless --threads: the same with any --jobs
-DRAW_COLUMNS = ("optimizer_g", "lr_g", "lr_d", "beta1", "beta2", "n_critic", "loss_params")
+DRAW_COLUMNS = SETTING_COLUMNS  # a draw's setting, as search.csv has it
 
 
 @dataclass(frozen=True)
@@ -183,7 +189,11 @@ def search(spec: SearchSpec, log: Callable[[str], None] | None = None) -> Search
             (table["loss"] == cell.loss.name) & (table["trial"] == cell.tags["trial"]), "best"
         ] = True
     at_full = table[table["budget"] == prep.spec.steps]
-    curve = best_of_k(at_full, spec.metric, better_higher)
+    # best of k over all K draws at one budget: the full one, or halving's first rung (only a
+    # few draws reach the full budget there)
+    scored = at_full if halved is None else halved.rungs[halved.rungs["rung"] == 1]
+    curve = best_of_k(scored, spec.metric, better_higher)
+    curve.insert(1, "budget", int(scored["budget"].iloc[0]) if len(scored) else prep.spec.steps)
     if halved is not None:
         R.write_csv(out / halving.RUNGS, halved.rungs)
         if spec.check_pruning:

@@ -15,7 +15,9 @@ import pandas as pd
 
 from ganbench import results as R
 from ganbench.datasets import HIGHER_IS_BETTER
-from ganbench.views import comparison_view, markdown_table, summary_view
+from ganbench.halving import RUNGS  # every draw at every rung it reached
+from ganbench.tables import COMPARISONS
+from ganbench.views import comparison_view, fmt, markdown_table, summary_view
 
 # the files ganbench search writes beside runs.csv (ganbench.search)
 SEARCH = "search.csv"  # one row per draw
@@ -23,9 +25,13 @@ BEST_OF_K = "search_best_of_k.csv"  # best metric among k draws against k
 BEST_SUMMARY = "search_best.csv"  # summary.csv's columns, over the best settings' new seeds
 BEST_COMPARISONS = "search_comparisons.csv"  # comparisons.csv's, between the best settings
 
+# a draw's setting, as search.csv has it
+SETTING_COLUMNS = ("optimizer_g", "lr_g", "lr_d", "beta1", "beta2", "n_critic", "loss_params")
 CAPTIONS = {
-    "search_distribution": "Each loss's metric over its search draws (failed draws left out)",
-    "search_best_of_k": "Best metric among k draws against k (median, 95% band over resamples)",
+    "search_distribution": "Each loss's metric over its search draws (failed draws left out; "
+    "a halving search's at its first rung, where every draw has one)",
+    "search_best_of_k": "Best metric among k draws against k (median, 95% band over resamples; "
+    "a halving search's at its first rung)",
 }
 
 
@@ -36,6 +42,11 @@ def _metric(table: pd.DataFrame) -> str:
 def plot_distribution(out: Path, path: Path, figure: Callable, save: Callable) -> Path | None:
     table = R.read_csv(out / SEARCH)
     metric = _metric(table)
+    budget = ""
+    if (out / RUNGS).is_file():  # halving: every draw at the first rung, not each at its last
+        rungs = R.read_csv(out / RUNGS)
+        table = rungs[rungs["rung"] == 1]
+        budget = f" at {table['budget'].iloc[0]} {table['step_unit'].iloc[0]} steps"
     groups = [
         (loss, pd.to_numeric(rows[rows["status"] == "ok"][metric], errors="coerce").dropna())
         for loss, rows in table.groupby("loss", sort=False)
@@ -49,7 +60,7 @@ def plot_distribution(out: Path, path: Path, figure: Callable, save: Callable) -
     ax.set_xticks(range(1, len(groups) + 1), [loss for loss, _ in groups])
     for i, (_, values) in enumerate(groups, 1):
         ax.scatter(np.full(len(values), i), values, s=12, alpha=0.6)
-    ax.set_ylabel(f"{metric} (one point per draw)")
+    ax.set_ylabel(f"{metric}{budget} (one point per draw)")
     if all((v > 0).all() for _, v in groups):
         ax.set_yscale("log")
     return save(fig, path)
@@ -69,7 +80,8 @@ def plot_best_of_k(out: Path, path: Path, figure: Callable, save: Callable) -> P
         (line,) = ax.plot(k, rows[f"best_{metric}_median"], marker="o", label=loss)
         ax.fill_between(k[finite], lo[finite], hi[finite], alpha=0.2, color=line.get_color())
     ax.set_xlabel("k: draws tried")
-    ax.set_ylabel(f"best {metric} among k draws")
+    budget = f" at {curve['budget'].iloc[0]} steps" if "budget" in curve else ""
+    ax.set_ylabel(f"best {metric} among k draws{budget}")
     values = curve[f"best_{metric}_median"]
     if (values[np.isfinite(values)] > 0).all():
         ax.set_yscale("log")
@@ -89,6 +101,15 @@ def drawers(out: Path, plots_dir: Path, figure: Callable, save: Callable) -> dic
             out, plots_dir / "search_best_of_k.png", figure, save
         ),
     }
+
+
+def shown_runs(out: Path, runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs ``ganbench report`` draws: where ``out`` holds a search, its best settings on
+    their new seeds (every draw is in search.csv and the search's own plots), else all."""
+    if not (out / SEARCH).is_file() or "search_phase" not in runs:
+        return runs
+    best = runs[runs["search_phase"] == "best"]
+    return best if len(best) else runs
 
 
 def section(out: Path, plots: dict[str, Path | None]) -> list[str]:
@@ -111,10 +132,19 @@ def section(out: Path, plots: dict[str, Path | None]) -> list[str]:
     comparisons = R.read_csv(out / BEST_COMPARISONS) if (out / BEST_COMPARISONS).is_file() else None
     if comparisons is not None and not comparisons.empty:
         lines += [markdown_table(comparison_view(comparisons)), ""]
+    picked = table[table["best"].astype(str) == "True"] if "best" in table else table.iloc[:0]
+    if len(picked):
+        columns = [c for c in (*SETTING_COLUMNS, metric, f"{metric}_ema") if c in picked]
+        lines += ["Each loss's pick, the setting its new seeds trained (its draw's seed-0 scores):"]
+        lines += ["", markdown_table(picked[["loss", "trial", *columns]].map(fmt)), ""]
     for name, caption in CAPTIONS.items():
         if plots.get(name) is not None:
             lines += [f"![{caption}]({plots[name].relative_to(out).as_posix()})", ""]
-    return lines
+    return lines + [
+        f"Every draw at every budget is an arm of its own in `{R.SUMMARY}` and "
+        f"`{COMPARISONS}` (halving's rungs included), which this report leaves out.",
+        "",
+    ]
 
 
 def search_view(result: Any) -> pd.DataFrame:

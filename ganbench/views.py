@@ -16,7 +16,7 @@ from ganbench import stats
 from ganbench.arms import BUDGET, EVAL_KEYS
 from ganbench.convergence import FLOOR_MULTIPLES, IMPROVING_FRACTION
 from ganbench.datasets import HIGHER_IS_BETTER
-from ganbench.tables import ranking_metric
+from ganbench.tables import REFERENCE_LOSS, Tables, ranking_metric
 
 RANKED = "_ema"  # the convergence columns shown are EMA-G's (G's are in summary.csv)
 
@@ -250,3 +250,52 @@ def markdown_table(frame: pd.DataFrame) -> str:
     ]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(False)]
     return "\n".join(lines) + "\n"
+
+
+EQUAL_COMPUTE_RULE = (
+    "Objectives cost different amounts per generator step (WGAN takes 5 critic steps), so FID is "
+    "also read at matched budgets. Each run's FID evaluation points (`--eval-every`) are placed "
+    "on its training wall-clock seconds and counted training FLOPs (evaluation excluded), "
+    "interpolated linearly between log points. The matched budget of a comparison (same model "
+    "pair, dataset, steps, batch size, precision) is the smallest final budget among its runs, so "
+    "every run reaches it and nothing is extrapolated; each run's FID is interpolated linearly at "
+    "that budget. Wall-clock budgets compare only runs on the same machine."
+)
+
+
+def arms_sections(tables: Tables) -> list[str]:
+    """report.md's sections on every arm: the summary, the pairwise comparisons, equal compute."""
+    summary, comparisons = tables.summary, tables.comparisons
+    lines = [
+        "## Summary",
+        "",
+        "Per arm (loss and full configuration, over seeds; ok runs only). FID 95% CI: percentile "
+        f"bootstrap of the mean over seeds ({stats.BOOTSTRAP_RESAMPLES} resamples, seed "
+        f"{stats.BOOTSTRAP_SEED}); with few seeds it is optimistic.",
+        "",
+        markdown_table(summary_view(summary)),
+        ranking_note(summary),
+        "",
+    ]
+    reference = summary[summary["loss"] == REFERENCE_LOSS] if "loss" in summary else summary
+    if len(reference):
+        lines += [f"`{REFERENCE_LOSS}` is the real-data floor scored like generated samples.", ""]
+    lines += ["## Pairwise comparisons", ""]
+    if comparisons.empty:
+        lines += ["Fewer than two arms share a budget: nothing to compare.", ""]
+    else:
+        lines += [
+            comparison_note(comparisons),
+            "",
+            markdown_table(comparison_view(comparisons)),
+            significance_note(comparisons),
+            "",
+        ]
+    lines += ["## Equal compute", "", EQUAL_COMPUTE_RULE, ""]
+    matched = [c for c in MATCHED_VIEW if c in summary]
+    if "matched_wall_s" in matched:
+        view = summary[summary["loss"] != REFERENCE_LOSS][["loss", "steps", *matched]]
+        lines += [markdown_table(view.rename(columns=MATCHED_VIEW).map(fmt)), ""]
+    else:
+        lines += ["No FID curve points in curves.csv: run with `--eval-every K` to get them.", ""]
+    return lines

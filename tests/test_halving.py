@@ -96,6 +96,9 @@ def test_halving_keeps_a_third_per_rung_and_per_loss(halved):
     second = runs[runs["rung"] == 2]
     assert len(second) == 6 and (second["resumed_from_step"] > 0).all()
     assert (runs["threads"] == 1).all()  # search pins its cells' threads
+    # best of k over all 9 draws, at the first rung (only one draw a loss reaches the full budget)
+    curve = pd.read_csv(halved / "search_best_of_k.csv")
+    assert curve.groupby("loss")["k"].max().eq(9).all() and set(curve.budget) == {67}
 
 
 def test_pruning_keeps_a_top_three_pick_at_a_third_of_the_compute(halved):

@@ -66,7 +66,14 @@ def test_a_two_trial_search_on_ring8_then_a_resume_that_trains_nothing(tmp_path,
     assert main(["report", str(out)]) == 0
     assert (out / "plots" / "search_distribution.png").is_file()
     assert (out / "plots" / "search_best_of_k.png").is_file()
-    assert "## Search" in (out / "report.md").read_text()
+    text = (out / "report.md").read_text()
+    # the best settings on their new seeds lead; every draw's own arm stays in the CSVs only
+    assert "## Search" in text and "## Summary" not in text and "## Pairwise" not in text
+    picks = table[table["best"]]
+    for row in picks.itertuples():  # each pick's setting is in the report
+        assert f"| {row.loss} | {row.trial} | {row.optimizer_g} |" in text
+    summary_arms = pd.read_csv(out / "summary.csv")
+    assert summary_arms["n_runs"].sum() > summary["n_runs"].sum()  # every draw is an arm there
 
 
 def test_draws_are_reproducible_and_independent_of_the_number_of_trials():

@@ -14,7 +14,7 @@ from __future__ import annotations
 STUDY = "results/equal-tuning-mnist"
 STEP_UNIT = "discriminator"  # the study counted its budget in D steps (n_critic trades G steps)
 
-# loss -> its best draw's values (trial 10 for non-saturating, trial 3 for minimax)
+# loss -> its best draw's values (trial 10 for non-saturating, 3 for minimax, 14 for wgan)
 BEST: dict[str, dict] = {
     "non-saturating": {
         "optimizer_g": "rmsprop",
@@ -35,6 +35,16 @@ BEST: dict[str, dict] = {
         "beta2": 0.959652209115641,
         "n_critic": 1,
         "extras": {},
+    },
+    "wgan": {
+        "optimizer_g": "adam",
+        "optimizer_d": "adam",
+        "lr_g": 0.00017089735603335998,
+        "lr_d": 5.62774346077448e-05,
+        "beta1": 0.3241025363470442,
+        "beta2": 0.9039344132690461,
+        "n_critic": 1,
+        "extras": {"clip": 0.029819625675428913},
     },
 }
 
