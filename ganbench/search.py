@@ -34,13 +34,7 @@ from ganbench.errors import GanbenchError, did_you_mean
 from ganbench.models import model_class
 from ganbench.plan import Prepared, drawn_cells, prepare, replan
 from ganbench.runner import failed_cells, plan_notes, reference_table
-from ganbench.search_report import (
-    BEST_COMPARISONS,
-    BEST_OF_K,
-    BEST_SUMMARY,
-    SEARCH,
-    SETTING_COLUMNS,
-)
+from ganbench.search_report import BEST_COMPARISONS, BEST_OF_K, BEST_SUMMARY, SEARCH
 from ganbench.search_space import as_overrides, compose, draw, draw_seed
 from ganbench.spec import MAX_SEED, Cell, RunSpec
 from ganbench.stats import BEST_OF_K_RESAMPLES, BOOTSTRAP_SEED
@@ -48,7 +42,6 @@ from ganbench.tables import Tables, compare, latest_attempts, summarize, write_t
 
 SCHEDULERS = ("full", "halving")  # every draw to the full budget; successive halving
 SEARCH_THREADS = 1  # a search's cells' torch threads unless --threads: the same with any --jobs
-DRAW_COLUMNS = SETTING_COLUMNS  # a draw's setting, as search.csv has it
 
 
 @dataclass(frozen=True)
