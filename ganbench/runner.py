@@ -21,12 +21,13 @@ the latest row of each cell.
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 from collections.abc import Callable
 
 import pandas as pd
 
-from ganbench import generator_files, launchers
+from ganbench import generator_files, launchers, stats
 from ganbench import results as R
 from ganbench.datasets import metric_names
 from ganbench.defaults import named_budget, tune_command, untuned
@@ -96,7 +97,23 @@ def plan_notes(asked: RunSpec, prep: Prepared, searching: bool = False) -> list[
     if spec.keep_generators:
         notes.append(generators_note(spec, prep.generator_bytes))
     notes += days_warnings(int(spec.steps) * len(prep.cells), spec.eval.fid_samples)
+    seeds = len(spec.seeds)
+    if not searching and seeds > 1:
+        notes += significance_warning(len(prep.cells) // seeds, seeds, "--seeds")
     return notes
+
+
+def significance_warning(arms: int, seeds: int, option: str) -> list[str]:
+    """A line where ``seeds`` per arm can never give a significant difference between ``arms``
+    arms after Holm's correction over all their pairs, with the ``option`` value that can."""
+    pairs = math.comb(arms, 2)
+    if arms < 2 or stats.can_be_significant(seeds, seeds, pairs):
+        return []
+    return [
+        f"with {seeds} seeds per arm no difference between these {arms} arms can be significant "
+        f"(the smallest Mann-Whitney p times Holm's {pairs} pair(s) is at least {stats.ALPHA}): "
+        f"{option} {stats.seeds_for_significance(pairs)} can"
+    ]
 
 
 def tuned_notes(spec: RunSpec, prep: Prepared, searching: bool) -> list[str]:

@@ -33,7 +33,7 @@ from ganbench.datasets import HIGHER_IS_BETTER
 from ganbench.errors import GanbenchError, did_you_mean
 from ganbench.models import model_class
 from ganbench.plan import Prepared, drawn_cells, prepare, replan
-from ganbench.runner import failed_cells, plan_notes, reference_table
+from ganbench.runner import failed_cells, plan_notes, reference_table, significance_warning
 from ganbench.search_report import BEST_COMPARISONS, BEST_OF_K, BEST_SUMMARY, SEARCH
 from ganbench.search_space import as_overrides, compose, draw, draw_seed
 from ganbench.spec import MAX_SEED, Cell, RunSpec
@@ -112,6 +112,11 @@ def search(spec: SearchSpec, log: Callable[[str], None] | None = None) -> Search
     protocol = baseline.protocol(prep, spec, budgets)
     if spec.baseline is not None:
         baseline.check_against(spec.baseline, protocol, prep.spec.out)
+    arms = set(prep.spec.losses)
+    if spec.baseline is not None:  # its best settings are compared with the new losses'
+        arms |= set(baseline.best_rows(spec.baseline).get("loss", ()))
+    for line in significance_warning(len(arms), spec.seeds_best, "--seeds-best"):
+        log(f"search: {line}")
     draws = draw_cells(prep, spec)
     where: dict[tuple[str, int], tuple[Cell, Prepared]] = {}  # each draw's last cell
     halved = None

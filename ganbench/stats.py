@@ -115,6 +115,23 @@ def min_mann_whitney_p(n_a: int, n_b: int) -> float:
     return min(1.0, 2.0 / math.comb(n_a + n_b, n_a))
 
 
+def can_be_significant(n_a: int, n_b: int, pairs: int = 1, alpha: float = ALPHA) -> bool:
+    """Whether a pair with ``n_a`` against ``n_b`` values can reach a Holm-adjusted p below
+    ``alpha`` in a family of ``pairs`` tests: Holm's first step multiplies the smallest p by
+    ``pairs``, and the smallest p the test can give is :func:`min_mann_whitney_p`."""
+    return pairs * min_mann_whitney_p(n_a, n_b) < alpha
+
+
+def seeds_for_significance(pairs: int, alpha: float = ALPHA) -> int:
+    """The fewest seeds per arm (n against n) with which a difference can be significant after
+    Holm's correction over ``pairs`` tests: 4 for one pair, 6 for the 21 pairs of 7 arms (where
+    only a perfect separation of the two arms' seeds would do, 7 allow two swapped ranks)."""
+    n = 2
+    while not can_be_significant(n, n, max(1, pairs), alpha):
+        n += 1
+    return n
+
+
 def holm(pvalues: Sequence[float] | np.ndarray) -> np.ndarray:
     """Holm-Bonferroni adjusted p-values (step-down), in the input order.
 

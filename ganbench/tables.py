@@ -116,7 +116,7 @@ NOT_METRICS = frozenset(
 
 COMPARISON_COLUMNS = (
     "loss_a loss_b setup_a setup_b n_a n_b fid_mean_a fid_mean_b fid_diff fid_diff_ci_low "
-    "fid_diff_ci_high u_statistic p_value p_holm significant"
+    "fid_diff_ci_high u_statistic p_value p_holm holm_pairs significant"
 ).split()
 
 
@@ -300,9 +300,10 @@ def compare(runs: pd.DataFrame, metric: str = COMPARED_METRIC) -> pd.DataFrame:
     counts of finite ``metric`` values ``n_a``/``n_b``, their means, ``fid_diff = mean_a -
     mean_b`` with a 95% percentile bootstrap interval (each side resampled on its own), the
     two-sided Mann-Whitney ``u_statistic`` (of ``a``) and ``p_value``, the Holm-adjusted
-    ``p_holm`` over the budget group's pairs, and ``significant`` (``p_holm < 0.05``). A side
-    with fewer than 2 values gets NaN statistics and stays out of the Holm family. Columns:
-    :func:`budget_columns`, then :data:`COMPARISON_COLUMNS` (``fid`` replaced by ``metric``).
+    ``p_holm`` over the budget group's tested pairs (``holm_pairs`` of them), and
+    ``significant`` (``p_holm < 0.05``). A side with fewer than 2 values gets NaN statistics
+    and stays out of the Holm family. Columns: :func:`budget_columns`, then
+    :data:`COMPARISON_COLUMNS` (``fid`` replaced by ``metric``).
     """
     columns = [c.replace("fid", metric, 1) for c in COMPARISON_COLUMNS]
     if runs.empty:
@@ -345,6 +346,7 @@ def compare(runs: pd.DataFrame, metric: str = COMPARED_METRIC) -> pd.DataFrame:
         adjusted = stats.holm([r["p_value"] for r in family])
         for row, p_holm in zip(family, adjusted, strict=True):
             row["p_holm"] = p_holm
+            row["holm_pairs"] = int(np.isfinite(adjusted).sum())  # the family Holm corrected for
             row["significant"] = bool(p_holm < stats.ALPHA)
         rows += family
     return pd.DataFrame(rows, columns=budget + columns)

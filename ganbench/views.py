@@ -227,13 +227,37 @@ def significance_note(comparisons: pd.DataFrame) -> str:
     sizes = sorted({(int(a), int(b)) for a, b in pairs})
     floors = ", ".join(f"{a} vs {b} seeds: {stats.min_mann_whitney_p(a, b):.3g}" for a, b in sizes)
     text += f" The smallest p-value the test can give is 2/C(n_a+n_b, n_a) ({floors})"
-    if any(stats.min_mann_whitney_p(a, b) >= stats.ALPHA for a, b in sizes):
-        text += ": with so few seeds no difference can be significant, however large"
+    family = holm_family_sizes(tested)
+    possible = [
+        stats.can_be_significant(int(a), int(b), m)
+        for a, b, m in zip(tested["n_a"], tested["n_b"], family, strict=True)
+    ]
+    largest = int(max(family))
+    if not any(possible):
+        if largest > 1:
+            text += f", which Holm's correction multiplies by the {largest} pairs tested together"
+        text += (
+            ": with so few seeds no difference can be significant, however large "
+            f"({stats.seeds_for_significance(largest)} seeds per arm could be)"
+        )
     text += (
         ". GAN objectives differ less than seed variance suggests (Lucic et al. 2018, 'Are "
-        "GANs Created Equal?'): compare with many seeds (6 vs 6 can reach p = 0.002)."
+        "GANs Created Equal?'): compare with many seeds."
     )
     return text
+
+
+def holm_family_sizes(tested: pd.DataFrame) -> list[int]:
+    """For each tested pair, how many pairs its Holm correction counted (``holm_pairs``; in a
+    comparisons.csv written before that column, the tested pairs of its budget group: the
+    columns before ``loss_a``, as :func:`ganbench.tables.comparisons` groups them)."""
+    if "holm_pairs" in tested and tested["holm_pairs"].notna().all():
+        return [int(m) for m in tested["holm_pairs"]]
+    budget = list(tested.columns[: list(tested.columns).index("loss_a")])
+    if not budget:
+        return [len(tested)] * len(tested)
+    sizes = tested.groupby(budget, sort=False, dropna=False)["loss_a"].transform("size")
+    return [int(m) for m in sizes]
 
 
 def markdown_table(frame: pd.DataFrame) -> str:

@@ -53,8 +53,12 @@ def test_a_two_trial_search_on_ring8_then_a_resume_that_trains_nothing(tmp_path,
     summary = pd.read_csv(out / "search_best.csv")
     assert set(summary["loss"].dropna()) >= {"minimax", "wgan"}
     assert summary[summary["loss"] == "minimax"]["n_runs"].iloc[0] == 2  # the new seeds only
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
     assert "best setting" in printed and "2 draws at seed 0" in printed
+    # 2 seeds a side can never be significant, and the search said so before training
+    assert "with 2 seeds per arm no difference between these 2 arms" in captured.err
+    assert "--seeds-best 4 can" in captured.err
 
     # resume: the same command trains nothing new
     assert main([*args, "--out", str(out)]) == 0

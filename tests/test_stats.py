@@ -7,6 +7,8 @@ import pandas as pd
 import pytest
 
 from ganbench import arms, stats, tables
+from ganbench.runner import significance_warning
+from ganbench.views import significance_note
 
 
 def test_bootstrap_ci_is_reproducible_contains_the_mean_and_shrinks_with_n():
@@ -136,6 +138,34 @@ def test_comparisons_mark_separated_losses_with_six_seeds_significant():
     assert comp.loc[("a", "b"), "p_holm"] == pytest.approx(3 * 2 / 924)
     assert bool(comp.loc[("a", "b"), "significant"])
     assert not comp.loc[("a", "c"), "significant"] and not comp.loc[("b", "c"), "significant"]
+
+
+def test_seeds_needed_for_significance_after_holm():
+    """Holm multiplies the smallest p by the number of pairs: 5 seeds suffice for 3 or 4
+    losses (0.0079 x 6 = 0.048), not for 7 (21 pairs: 0.17); 6 seeds do (0.0022 x 21)."""
+    assert not stats.can_be_significant(3, 3) and stats.can_be_significant(4, 4)
+    assert stats.can_be_significant(5, 5, math.comb(4, 2))
+    assert not stats.can_be_significant(5, 5, math.comb(7, 2))
+    assert stats.can_be_significant(6, 6, math.comb(7, 2))
+    assert [stats.seeds_for_significance(m) for m in (1, 6, 10, 21, 28)] == [4, 5, 6, 6, 7]
+    assert significance_warning(7, 6, "--seeds-best") == []
+    (line,) = significance_warning(7, 5, "--seeds-best")
+    assert "5 seeds" in line and "21 pair(s)" in line and line.endswith("--seeds-best 6 can")
+    assert significance_warning(1, 1, "--seeds") == []  # nothing to compare
+
+
+def test_the_table_note_says_when_holm_leaves_no_chance():
+    five = [1.0, 2, 3, 4, 5]
+    seven = make_runs({f"l{i}": [v + 10 * i for v in five] for i in range(7)})
+    comp = tables.compare(seven)
+    assert (comp["holm_pairs"] == 21).all() and not comp.significant.any()
+    assert comp.p_value.min() == pytest.approx(stats.min_mann_whitney_p(5, 5))  # separated
+    note = significance_note(comp)
+    assert "21 pairs tested together" in note and "6 seeds per arm could be" in note
+    three = tables.compare(make_runs({f"l{i}": [v + 10 * i for v in five] for i in range(3)}))
+    assert three.significant.all() and "could be" not in significance_note(three)
+    # a comparisons.csv from before holm_pairs: the family is the budget group's tested pairs
+    assert "21 pairs tested together" in significance_note(comp.drop(columns="holm_pairs"))
 
 
 def test_comparisons_only_within_one_budget_and_only_ok_runs():
