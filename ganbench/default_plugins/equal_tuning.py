@@ -14,7 +14,8 @@ from __future__ import annotations
 STUDY = "results/equal-tuning-mnist"
 STEP_UNIT = "discriminator"  # the study counted its budget in D steps (n_critic trades G steps)
 
-# loss -> its best draw's values (trial 10 for non-saturating, 3 for minimax, 14 for wgan)
+# loss -> its best draw's values (trial 10 for non-saturating, 3 for minimax, 14 for wgan,
+# 6 for feature-matching)
 BEST: dict[str, dict] = {
     "non-saturating": {
         "optimizer_g": "rmsprop",
@@ -45,6 +46,16 @@ BEST: dict[str, dict] = {
         "beta2": 0.9039344132690461,
         "n_critic": 1,
         "extras": {"clip": 0.029819625675428913},
+    },
+    "feature-matching": {
+        "optimizer_g": "rmsprop",
+        "optimizer_d": "rmsprop",
+        "lr_g": 0.00686789393276335,
+        "lr_d": 0.007644552632755601,
+        "beta1": 0.421756000516903,
+        "beta2": 0.928865261446757,
+        "n_critic": 3,
+        "extras": {},
     },
 }
 
