@@ -17,7 +17,13 @@ from ganbench import results as R
 from ganbench.datasets import HIGHER_IS_BETTER
 from ganbench.halving import RUNGS  # every draw at every rung it reached
 from ganbench.tables import COMPARISONS
-from ganbench.views import comparison_view, fmt, markdown_table, summary_view
+from ganbench.views import (
+    comparison_view,
+    fmt,
+    markdown_table,
+    significance_note,
+    summary_view,
+)
 
 # the files ganbench search writes beside runs.csv (ganbench.search)
 SEARCH = "search.csv"  # one row per draw
@@ -131,7 +137,12 @@ def section(out: Path, plots: dict[str, Path | None]) -> list[str]:
         lines += [markdown_table(summary_view(best)), ""]
     comparisons = R.read_csv(out / BEST_COMPARISONS) if (out / BEST_COMPARISONS).is_file() else None
     if comparisons is not None and not comparisons.empty:
-        lines += [markdown_table(comparison_view(comparisons)), ""]
+        lines += [
+            markdown_table(comparison_view(comparisons)),
+            "",
+            significance_note(comparisons),
+            "",
+        ]
     picked = table[table["best"].astype(str) == "True"] if "best" in table else table.iloc[:0]
     if len(picked):
         columns = [c for c in (*SETTING_COLUMNS, metric, f"{metric}_ema") if c in picked]

@@ -168,6 +168,18 @@ def test_the_table_note_says_when_holm_leaves_no_chance():
     assert "21 pairs tested together" in significance_note(comp.drop(columns="holm_pairs"))
 
 
+def test_a_search_report_says_what_its_comparisons_can_show(tmp_path):
+    from ganbench import search_report
+
+    comp = tables.compare(make_runs({"a": [1.0, 2.0], "b": [3.0, 4.0]}))
+    comp.to_csv(tmp_path / search_report.BEST_COMPARISONS, index=False)
+    draws = {"loss": ["a", "b"], "trial": [0, 0], "seed": [0, 0], "status": ["ok", "ok"]}
+    search = pd.DataFrame({**draws, "fid": [1.0, 3.0], "best": [True, True]})
+    search.to_csv(tmp_path / search_report.SEARCH, index=False)
+    text = "\n".join(search_report.section(tmp_path, {}))
+    assert "| a | b | 2 | 2 |" in text and "(4 seeds per arm could be)" in text
+
+
 def test_comparisons_only_within_one_budget_and_only_ok_runs():
     runs = make_runs({"minimax": [10.0, 11.0], "wgan": [20.0, 21.0]})
     longer = make_runs({"hinge": [5.0, 6.0]}, steps=200)
