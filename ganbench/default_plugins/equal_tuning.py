@@ -15,7 +15,7 @@ STUDY = "results/equal-tuning-mnist"
 STEP_UNIT = "discriminator"  # the study counted its budget in D steps (n_critic trades G steps)
 
 # loss -> its best draw's values (trial 10 for non-saturating, 3 for minimax, 14 for wgan,
-# 6 for feature-matching)
+# 6 for feature-matching, 9 for wgan-gp: a plugin's loss, by its registered name)
 BEST: dict[str, dict] = {
     "non-saturating": {
         "optimizer_g": "rmsprop",
@@ -56,6 +56,16 @@ BEST: dict[str, dict] = {
         "beta2": 0.928865261446757,
         "n_critic": 3,
         "extras": {},
+    },
+    "wgan-gp": {
+        "optimizer_g": "rmsprop",
+        "optimizer_d": "rmsprop",
+        "lr_g": 0.000558201428231988,
+        "lr_d": 0.0006898039301187544,
+        "beta1": 0.7817069999442366,
+        "beta2": 0.9131542443536048,
+        "n_critic": 1,
+        "extras": {"lambda": 14.908584118915906},
     },
 }
 
