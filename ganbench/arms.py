@@ -34,15 +34,18 @@ def budget_columns(runs: pd.DataFrame) -> list[str]:
 
 
 def with_step_budget(runs: pd.DataFrame) -> pd.DataFrame:
-    """``runs`` with ``budget_steps``, the budget in its ``step_unit`` (``d_steps`` for
-    discriminator-step rows, ``steps`` for the others), where any row counts discriminator
-    steps; else ``runs`` unchanged (tables of generator-step runs stay as they were)."""
+    """``runs`` with ``budget_steps``, the budget in its ``step_unit`` where any row counts
+    discriminator steps; else ``runs`` unchanged (tables of generator-step runs stay as they
+    were). A discriminator-step row's budget is the one it was asked (``step_budget``), or for
+    rows written before that column its ``d_steps`` (the same where n_critic divides the
+    budget); a generator-step row's is its ``steps``."""
     if "step_unit" not in runs or not (runs["step_unit"] == "discriminator").any():
         return runs
     out = runs.copy()
     out["step_unit"] = out["step_unit"].fillna("generator")
     by_d = out["step_unit"] == "discriminator"
-    out["budget_steps"] = out["steps"].where(~by_d, out["d_steps"])
+    asked = out["step_budget"].fillna(out["d_steps"]) if "step_budget" in out else out["d_steps"]
+    out["budget_steps"] = out["steps"].where(~by_d, asked)
     return out
 
 

@@ -145,6 +145,9 @@ def base_row(cell: Cell, spec: RunSpec, device: torch.device) -> dict[str, Any]:
         "seed": cell.seed,
         "steps": spec.generator_steps(hp.n_critic),
         "step_unit": spec.step_unit or "generator",
+        # the budget as asked, in step_unit (not hashed): the budget group of a D-step row whose
+        # budget n_critic does not divide (15 D steps at n_critic 2 train 14)
+        "step_budget": spec.steps,
         "d_steps": spec.generator_steps(hp.n_critic) * hp.n_critic,
         "batch_size": spec.batch_size,
         "n_critic": hp.n_critic,

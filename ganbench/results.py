@@ -39,11 +39,11 @@ TEXT_COLUMNS = {"run_id": str, "config_hash": str, "setup": str}
 COUNT_COLUMNS = frozenset(
     {
         "seed", "trial", "rung", "step", "steps", "steps_done", "resumed_from_step", "d_steps",
-        "budget", "budget_steps", "threads", "n_critic", "batch_size", "parallel_cells", "pack",
-        "diverged_at", "log_every", "eval_every", "fid_samples", "eval_samples", "kid_subsets",
-        "kid_subset_size", "format_version", "k", "draws", "resamples", "n_runs", "n_ok",
-        "n_diverged", "n_error", "classes_covered", "modes_covered", "halving_pick",
-        "halving_pick_full_rank", "full_pick",
+        "step_budget", "budget", "budget_steps", "threads", "n_critic", "batch_size", "pack",
+        "parallel_cells", "diverged_at", "log_every", "eval_every", "fid_samples",
+        "eval_samples", "kid_subsets", "kid_subset_size", "format_version", "k", "draws",
+        "resamples", "n_runs", "n_ok", "n_diverged", "n_error", "classes_covered",
+        "modes_covered", "halving_pick", "halving_pick_full_rank", "full_pick",
     }
 )  # fmt: skip
 

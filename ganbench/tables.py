@@ -91,6 +91,7 @@ NOT_METRICS = frozenset(
         "diverged_at",
         "steps_done",
         "d_steps",
+        "step_budget",
         "budget_steps",
         "threads",
         "fid_samples",

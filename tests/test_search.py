@@ -53,6 +53,11 @@ def test_a_two_trial_search_on_ring8_then_a_resume_that_trains_nothing(tmp_path,
     summary = pd.read_csv(out / "search_best.csv")
     assert set(summary["loss"].dropna()) >= {"minimax", "wgan"}
     assert summary[summary["loss"] == "minimax"]["n_runs"].iloc[0] == 2  # the new seeds only
+    # every row records the budget asked: the two picks are compared at 15 D steps even where
+    # n_critic does not divide 15 (a draw at n_critic 2 trains 14)
+    assert set(runs["step_budget"]) == {15} and set(runs["step_unit"]) == {"discriminator"}
+    compared = pd.read_csv(out / "search_comparisons.csv")
+    assert len(compared) == 1 and compared["budget_steps"].tolist() == [15]
     captured = capsys.readouterr()
     printed = captured.out
     assert "best setting" in printed and "2 draws at seed 0" in printed

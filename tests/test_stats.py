@@ -189,6 +189,20 @@ def test_comparisons_only_within_one_budget_and_only_ok_runs():
     assert comp.n_b[0] == 2 and comp.fid_diff[0] == pytest.approx(-10.0)
 
 
+def test_d_step_rows_are_compared_at_the_budget_asked_even_where_n_critic_does_not_divide_it():
+    # 15 D steps asked: minimax at n_critic 2 trains 7 G steps (14 D steps), wgan at 5 trains 3
+    minimax = make_runs({"minimax": [10.0, 11.0]}, steps=7, d_steps=14, n_critic=2)
+    wgan = make_runs({"wgan": [20.0, 21.0]}, steps=3, d_steps=15, n_critic=5)
+    runs = pd.concat([minimax, wgan], ignore_index=True).assign(step_unit="discriminator")
+    comp = tables.compare(runs.assign(step_budget=15))
+    assert list(zip(comp.loss_a, comp.loss_b, strict=True)) == [("minimax", "wgan")]
+    assert comp["budget_steps"].tolist() == [15]
+    # rows from before step_budget fall back to their D steps, which differ here
+    assert tables.compare(runs).empty
+    older = runs.assign(step_budget=[math.nan, math.nan, 15, 15])
+    assert tables.compare(older).empty  # the minimax rows count 14, the wgan rows 15
+
+
 def test_comparisons_without_fid_have_the_columns_and_no_statistics():
     runs = make_runs({"minimax": [1.0], "wgan": [2.0]}).drop(columns="fid")
     comp = tables.compare(runs)
