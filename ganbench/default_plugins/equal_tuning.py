@@ -1,7 +1,7 @@
 """What ``--defaults tuned`` gives each loss on the MNIST default pair (dcgan-lite-dense-ttur):
 the best setting the committed equal-tuning study (:data:`STUDY`; its study.toml says the
 protocol: 27 draws per loss from the shared space through successive halving at 2400
-discriminator steps, the best on 5 new seeds) found for it.
+discriminator steps, the best on 7 new seeds) found for it.
 
 Copied, value for value, from the study's runs.csv (its rows of ``search_phase`` "best"), so a
 run never reads ``results/``; tests/test_tuned_defaults.py checks that every entry equals the
@@ -15,7 +15,8 @@ STUDY = "results/equal-tuning-mnist"
 STEP_UNIT = "discriminator"  # the study counted its budget in D steps (n_critic trades G steps)
 
 # loss -> its best draw's values (trial 10 for non-saturating, 3 for minimax, 14 for wgan,
-# 6 for feature-matching, 9 for wgan-gp: a plugin's loss, by its registered name)
+# 6 for feature-matching, 9 for wgan-gp and 13 for lsgan: plugins' losses, by their registered
+# names)
 BEST: dict[str, dict] = {
     "non-saturating": {
         "optimizer_g": "rmsprop",
@@ -66,6 +67,16 @@ BEST: dict[str, dict] = {
         "beta2": 0.9131542443536048,
         "n_critic": 1,
         "extras": {"lambda": 14.908584118915906},
+    },
+    "lsgan": {
+        "optimizer_g": "adam",
+        "optimizer_d": "adam",
+        "lr_g": 0.002521640091703403,
+        "lr_d": 0.0026205959716123065,
+        "beta1": 0.5109102581805597,
+        "beta2": 0.9242215124191859,
+        "n_critic": 1,
+        "extras": {"a": 0.0, "b": 1.0, "c": 1.0},
     },
 }
 
