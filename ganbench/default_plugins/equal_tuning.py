@@ -5,8 +5,8 @@ discriminator steps, the best on 7 new seeds) found for it.
 
 Copied, value for value, from the study's runs.csv (its rows of ``search_phase`` "best"), so a
 run never reads ``results/``; tests/test_tuned_defaults.py checks that every entry equals the
-study's and that every loss the study has finished is here. The study is still running: a loss
-it has not finished is absent and trains with the pair's defaults, marked untuned.
+study's and that every loss the study tuned is here. A loss it did not tune (a new plugin's) is
+absent and trains with the pair's defaults, marked untuned.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ STUDY = "results/equal-tuning-mnist"
 STEP_UNIT = "discriminator"  # the study counted its budget in D steps (n_critic trades G steps)
 
 # loss -> its best draw's values (trial 10 for non-saturating, 3 for minimax, 14 for wgan,
-# 6 for feature-matching, 9 for wgan-gp and 13 for lsgan: plugins' losses, by their registered
-# names)
+# 6 for feature-matching, and for the plugins' losses, by their registered names, 9 for wgan-gp,
+# 13 for lsgan and 8 for hinge)
 BEST: dict[str, dict] = {
     "non-saturating": {
         "optimizer_g": "rmsprop",
@@ -77,6 +77,16 @@ BEST: dict[str, dict] = {
         "beta2": 0.9242215124191859,
         "n_critic": 1,
         "extras": {"a": 0.0, "b": 1.0, "c": 1.0},
+    },
+    "hinge": {
+        "optimizer_g": "rmsprop",
+        "optimizer_d": "rmsprop",
+        "lr_g": 0.001002077147219851,
+        "lr_d": 0.005631283490599323,
+        "beta1": 0.8107268700411002,
+        "beta2": 0.9097640914990027,
+        "n_critic": 3,
+        "extras": {},
     },
 }
 
